@@ -1,0 +1,25 @@
+"""mojolite: a kernel language embedded in Python, JIT-compiled through LLVM.
+
+    from mojolite import kernel, Tensor, f32
+
+    @kernel
+    def saxpy(a: f32, x: Tensor[f32], y: Tensor[f32]):
+        for i in range(x.shape[0]):
+            y[i] = a * x[i] + y[i]
+"""
+from .dtypes import DType, bool_, i8, i16, i32, i64, u8, u16, u32, u64, bf16, f32, f64
+from .errors import CompileError, ConstError, KernelTypeError, UndefinedNameError, UnsupportedError
+from .kernel import Kernel, kernel
+from .mltypes import SIMD, Const, Tensor
+from .runtime.target import Target, use_target
+from .runtime.target import current as target
+from .typer.builtins import comptime
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "kernel", "Kernel", "Tensor", "Const", "SIMD", "DType",
+    "bool_", "i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64", "bf16", "f32", "f64",
+    "CompileError", "UnsupportedError", "UndefinedNameError", "KernelTypeError", "ConstError",
+    "Target", "target", "use_target", "comptime",
+]

@@ -1,0 +1,1 @@
+"""Codegen: typed IR -> LLVM IR text (`module.build`), through llvmlite.ir."""

@@ -1,0 +1,55 @@
+"""LLVM types of mojolite types, as tables.
+
+Owns: dtype -> LLVM register and storage types, the `ml_tensor` struct of the
+C ABI (`{ptr data, ptr shape, ptr strides, i64 ndim}`), and constants.
+"""
+from __future__ import annotations
+
+from llvmlite import ir as ll
+
+from ..dtypes import DType
+from ..mltypes import TensorType, Type
+
+_BY_TEXT = {
+    "i1": ll.IntType(1), "i8": ll.IntType(8), "i16": ll.IntType(16), "i32": ll.IntType(32),
+    "i64": ll.IntType(64), "float": ll.FloatType(), "double": ll.DoubleType(),
+}
+I1, I8, I16, I32, I64 = (_BY_TEXT[k] for k in ("i1", "i8", "i16", "i32", "i64"))
+F32, F64 = ll.FloatType(), ll.DoubleType()
+PTR = ll.PointerType()
+VOID = ll.VoidType()
+
+#: typedef struct { void *data; const int64_t *shape; const int64_t *strides; int64_t ndim; } ml_tensor;
+TENSOR = ll.LiteralStructType([PTR, PTR, PTR, I64])
+
+
+def value_type(t: Type) -> ll.Type:
+    """The type of a value in registers (a tensor is a pointer to its ml_tensor)."""
+    if isinstance(t, TensorType):
+        return PTR
+    return _BY_TEXT[t.llvm]
+
+
+def storage_type(t: DType) -> ll.Type:
+    return _BY_TEXT[t.storage]
+
+
+def const(t: DType, value) -> ll.Constant:
+    return ll.Constant(value_type(t), value)
+
+
+def i64(value: int) -> ll.Constant:
+    return ll.Constant(I64, value)
+
+
+def gep(b: ll.IRBuilder, ptr, indices, etype: ll.Type, inbounds: bool = False):
+    """`getelementptr` whose result is an opaque `ptr` (llvmlite would type it)."""
+    g = b.gep(ptr, indices, inbounds=inbounds, source_etype=etype)
+    g.type = PTR
+    return g
+
+
+def alloca(b: ll.IRBuilder, typ: ll.Type, size=None, name: str = ""):
+    a = b.alloca(typ, size=size, name=name)
+    a.type = PTR
+    return a

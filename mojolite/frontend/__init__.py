@@ -1,0 +1,1 @@
+"""Frontend: Python source -> the untyped tree (`untyped`), by `parse.parse_kernel`."""

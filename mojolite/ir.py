@@ -1,0 +1,302 @@
+"""The typed IR: one specialization of a kernel, every value typed, every
+compile-time value folded.
+
+Owns: one frozen dataclass per node kind, each with its result `type` (for
+expressions) and its `SourceLoc`.  Operands of arithmetic already have the
+operation's type (the typer inserted the casts), so lowering never promotes.
+Does not own how nodes are made (typer) or lowered (codegen).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .dtypes import DType
+from .mltypes import TensorType, Type, VoidType
+from .source import SourceLoc
+
+
+class Expr:
+    type: Type
+    loc: SourceLoc
+
+
+class Stmt:
+    loc: SourceLoc
+
+
+# -- expressions ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Const(Expr):
+    value: object
+    type: DType
+    loc: SourceLoc
+
+
+@dataclass(frozen=True)
+class Var(Expr):
+    name: str
+    type: Type
+    loc: SourceLoc
+
+
+@dataclass(frozen=True)
+class BinOp(Expr):
+    """Arithmetic or bitwise `op` on two operands of `type` (for "/" too: the typer casts)."""
+    op: str
+    lhs: Expr
+    rhs: Expr
+    type: DType
+    loc: SourceLoc
+
+
+@dataclass(frozen=True)
+class UnaryOp(Expr):
+    op: str            # "-", "~", "not"
+    operand: Expr
+    type: DType
+    loc: SourceLoc
+
+
+@dataclass(frozen=True)
+class Cmp(Expr):
+    """`lhs op rhs` on two operands of one type; the result is bool."""
+    op: str
+    lhs: Expr
+    rhs: Expr
+    type: DType
+    loc: SourceLoc
+
+
+@dataclass(frozen=True)
+class BoolOp(Expr):
+    """Short-circuit `and` / `or` of two bool operands."""
+    op: str
+    lhs: Expr
+    rhs: Expr
+    type: DType
+    loc: SourceLoc
+
+
+@dataclass(frozen=True)
+class IfExp(Expr):
+    """`body if test else orelse`: only the chosen side is evaluated."""
+    test: Expr
+    body: Expr
+    orelse: Expr
+    type: DType
+    loc: SourceLoc
+
+
+@dataclass(frozen=True)
+class Cast(Expr):
+    value: Expr
+    type: DType
+    loc: SourceLoc
+
+
+@dataclass(frozen=True)
+class Load(Expr):
+    """`tensor[indices]`: indices are i64, one per axis, not yet checked against the shape."""
+    tensor: Var
+    indices: tuple[Expr, ...]
+    type: DType
+    loc: SourceLoc
+
+
+@dataclass(frozen=True)
+class Shape(Expr):
+    tensor: Var
+    axis: int
+    type: DType
+    loc: SourceLoc
+
+
+@dataclass(frozen=True)
+class Stride(Expr):
+    """The stride of `axis` in elements."""
+    tensor: Var
+    axis: int
+    type: DType
+    loc: SourceLoc
+
+
+@dataclass(frozen=True)
+class Intrinsic(Expr):
+    """A built-in operation by name (`sqrt`, `min`, `abs`, `pow`, ...) on operands of one type."""
+    name: str
+    args: tuple[Expr, ...]
+    type: DType
+    loc: SourceLoc
+
+
+@dataclass(frozen=True)
+class Call(Expr):
+    """A call of another kernel's specialization, compiled into the same module."""
+    callee: str                    # symbol of the callee's Function
+    args: tuple[Expr, ...]
+    type: Type
+    loc: SourceLoc
+
+
+# -- statements ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Assign(Stmt):
+    name: str
+    value: Expr
+    loc: SourceLoc
+
+
+@dataclass(frozen=True)
+class Store(Stmt):
+    tensor: Var
+    indices: tuple[Expr, ...]
+    value: Expr
+    loc: SourceLoc
+
+
+@dataclass(frozen=True)
+class If(Stmt):
+    test: Expr
+    body: tuple[Stmt, ...]
+    orelse: tuple[Stmt, ...]
+    loc: SourceLoc
+
+
+@dataclass(frozen=True)
+class ForRange(Stmt):
+    """`for var in range(start, stop, step)`: i64 bounds evaluated once, step != 0."""
+    var: str
+    start: Expr
+    stop: Expr
+    step: Expr
+    body: tuple[Stmt, ...]
+    loc: SourceLoc
+    parallel: bool = False
+
+
+@dataclass(frozen=True)
+class While(Stmt):
+    test: Expr
+    body: tuple[Stmt, ...]
+    loc: SourceLoc
+
+
+@dataclass(frozen=True)
+class Break(Stmt):
+    loc: SourceLoc
+
+
+@dataclass(frozen=True)
+class Continue(Stmt):
+    loc: SourceLoc
+
+
+@dataclass(frozen=True)
+class Return(Stmt):
+    value: Expr | None
+    loc: SourceLoc
+
+
+@dataclass(frozen=True)
+class ExprStmt(Stmt):
+    value: Expr
+    loc: SourceLoc
+
+
+@dataclass(frozen=True)
+class Assert(Stmt):
+    test: Expr
+    msg: str
+    loc: SourceLoc
+
+
+# -- functions -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Function:
+    """One specialization: runtime parameters in order, every local with its type."""
+    symbol: str
+    kernel: str
+    params: tuple[tuple[str, Type], ...]
+    ret: Type
+    locals: tuple[tuple[str, Type], ...]
+    body: tuple[Stmt, ...]
+    written: frozenset[str]        # tensor parameters this function (or a callee) stores to
+    boundscheck: bool
+    fastmath: bool
+    loc: SourceLoc
+
+    @property
+    def returns_value(self) -> bool:
+        return not isinstance(self.ret, VoidType)
+
+
+@dataclass(frozen=True)
+class Module:
+    """The entry specialization and every function it calls (callees first)."""
+    entry: Function
+    functions: tuple[Function, ...] = field(default=())
+
+
+def dump(node, indent: int = 0) -> str:
+    """Readable text of a typed IR tree, for `k.typed_ir()`."""
+    pad = "    " * indent
+    if isinstance(node, Module):
+        return "\n\n".join(dump(f) for f in node.functions)
+    if isinstance(node, Function):
+        params = ", ".join(f"{n}: {t!r}" for n, t in node.params)
+        lines = [f"def {node.symbol}({params}) -> {node.ret!r}:"]
+        lines += [f"    {n}: {t!r}" for n, t in node.locals if n not in dict(node.params)]
+        lines += [dump(s, 1) for s in node.body]
+        return "\n".join(lines)
+    if isinstance(node, If):
+        out = [f"{pad}if {dump(node.test)}:"] + [dump(s, indent + 1) for s in node.body]
+        if node.orelse:
+            out += [f"{pad}else:"] + [dump(s, indent + 1) for s in node.orelse]
+        return "\n".join(out)
+    if isinstance(node, ForRange):
+        kw = "parallel_range" if node.parallel else "range"
+        head = f"{pad}for {node.var} in {kw}({dump(node.start)}, {dump(node.stop)}, {dump(node.step)}):"
+        return "\n".join([head] + [dump(s, indent + 1) for s in node.body])
+    if isinstance(node, While):
+        return "\n".join([f"{pad}while {dump(node.test)}:"] + [dump(s, indent + 1) for s in node.body])
+    if isinstance(node, Assign):
+        return f"{pad}{node.name} = {dump(node.value)}"
+    if isinstance(node, Store):
+        return f"{pad}{node.tensor.name}[{', '.join(dump(i) for i in node.indices)}] = {dump(node.value)}"
+    if isinstance(node, Return):
+        return f"{pad}return" + (f" {dump(node.value)}" if node.value is not None else "")
+    if isinstance(node, (Break, Continue)):
+        return pad + type(node).__name__.lower()
+    if isinstance(node, ExprStmt):
+        return pad + dump(node.value)
+    if isinstance(node, Assert):
+        return f"{pad}assert {dump(node.test)}"
+    return pad + _expr(node)
+
+
+def _expr(e: Expr) -> str:
+    match e:
+        case Const(value=v, type=t):
+            return f"{t}({v!r})"
+        case Var(name=n):
+            return n
+        case BinOp(op=op, lhs=a, rhs=b) | Cmp(op=op, lhs=a, rhs=b) | BoolOp(op=op, lhs=a, rhs=b):
+            return f"({_expr(a)} {op} {_expr(b)})"
+        case UnaryOp(op=op, operand=a):
+            return f"({op} {_expr(a)})" if op == "not" else f"({op}{_expr(a)})"
+        case IfExp(test=t, body=b, orelse=o):
+            return f"({_expr(b)} if {_expr(t)} else {_expr(o)})"
+        case Cast(value=v, type=t):
+            return f"{t}({_expr(v)})"
+        case Load(tensor=x, indices=idx):
+            return f"{x.name}[{', '.join(_expr(i) for i in idx)}]"
+        case Shape(tensor=x, axis=a):
+            return f"{x.name}.shape[{a}]"
+        case Stride(tensor=x, axis=a):
+            return f"{x.name}.strides[{a}]"
+        case Intrinsic(name=n, args=args) | Call(callee=n, args=args):
+            return f"{n}({', '.join(_expr(a) for a in args)})"
+    return repr(e)

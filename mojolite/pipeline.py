@@ -1,0 +1,124 @@
+"""The compilation pipeline, top to bottom in `compile_specialization`.
+
+Owns: the order of the phases and the artefacts each leaves for
+introspection (`typed_ir`, `llvm_ir`, `asm`).  Each phase lives in its own
+module; this one only connects them.  Does not own dispatch (kernel).
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from . import ir
+from .codegen import module as codegen
+from .dtypes import DType
+from .errors import CompileError, KernelTypeError, attach
+from .mltypes import TensorType, Type
+from .runtime import jit
+from .runtime.call import EntryPoint
+from .runtime.config import settings
+from .runtime.target import Target, can_run, use_target
+from .typer import CompileRequest, type_function
+
+_C_TYPES = {"bool": "int8_t", "i8": "int8_t", "i16": "int16_t", "i32": "int32_t", "i64": "int64_t",
+            "u8": "uint8_t", "u16": "uint16_t", "u32": "uint32_t", "u64": "uint64_t",
+            "bf16": "float", "f32": "float", "f64": "double"}
+
+
+@dataclass
+class Specialization:
+    kernel: str
+    arg_types: tuple
+    consts: dict
+    target: Target
+    typed: ir.Module
+    built: codegen.Built
+    object_code: bytes
+    entry: EntryPoint | None = field(default=None, repr=False)
+
+    def describe(self) -> str:
+        args = ", ".join(f"{n}: {t!r}" for n, t in self.typed.entry.params)
+        consts = "".join(f", {k}={v!r}" for k, v in self.consts.items())
+        return f"{self.kernel}({args}{consts}) -> {self.typed.entry.ret!r} [{self.target.name}]"
+
+
+def symbol_for(name: str, key) -> str:
+    return f"{name}_{hashlib.sha1(repr(key).encode()).hexdigest()[:12]}"
+
+
+class _ModuleTyper:
+    """Types a kernel and, on demand, every kernel it calls (callees first)."""
+
+    def __init__(self, target: Target):
+        self.target = target
+        self.functions: dict[str, ir.Function] = {}
+        self.stack: list = []
+
+    def function(self, kernel, arg_types: dict[str, Type], consts: dict) -> ir.Function:
+        key = (kernel.qualname, kernel.source_hash, tuple(arg_types.items()), tuple(consts.items()))
+        symbol = symbol_for(kernel.__name__, key)
+        if symbol in self.functions:
+            return self.functions[symbol]
+        if kernel in self.stack:
+            raise KernelTypeError(f"kernel '{kernel.__name__}' calls itself (recursion is not supported)")
+        self.stack.append(kernel)
+        try:
+            req = CompileRequest(symbol, arg_types, consts, kernel.declared_return(arg_types, consts),
+                                 kernel.globals(), kernel.boundscheck, kernel.fastmath, self.resolve_call)
+            fn = type_function(kernel.tree, req)
+        finally:
+            self.stack.pop()
+        self.functions[symbol] = fn
+        return fn
+
+    def resolve_call(self, callee, args, kwargs, node):
+        """Specialize `callee` on the types of the values a kernel passes it."""
+        try:
+            arg_types, consts = callee.call_types(args, kwargs, node.loc)
+            fn = self.function(callee, arg_types, consts)
+        except CompileError as e:
+            raise attach(e, node.loc) from None
+        return fn, fn.written
+
+
+def compile_specialization(kernel, arg_types: dict[str, Type], consts: dict, target: Target) -> Specialization:
+    with use_target(target):                              # ml.target() in kernels sees this target
+        typer = _ModuleTyper(target)
+        entry = typer.function(kernel, arg_types, consts)                 # 1-2. source -> typed IR
+    typed = ir.Module(entry, tuple(typer.functions.values()))
+    built = codegen.build(typed, target)                                  # 3. typed IR -> LLVM IR
+    module = jit.optimize(built.ir_text, target, settings.opt_level)      # 4. verify, optimise
+    obj = jit.emit_object(module, target, settings.opt_level)             # 5. machine code
+    spec = Specialization(kernel.__name__, tuple(arg_types.values()), consts, target, typed, built, obj)
+    if can_run(target):                                                   # 6. load, make callable
+        lib = jit.load(obj, (built.entry_symbol,))
+        spec.entry = EntryPoint(lib.address(built.entry_symbol), entry_ctypes(entry),
+                                _C_TYPES[entry.ret.name] if isinstance(entry.ret, DType) else None,
+                                built.sites, result_converter(entry.ret))
+        spec.entry.library = lib
+    return spec
+
+
+def entry_ctypes(fn: ir.Function) -> list[str]:
+    return ["intptr_t" if isinstance(t, TensorType) else _C_TYPES[t.name] for _, t in fn.params]
+
+
+def result_converter(t):
+    """i64, f64 and bool come back as Python numbers; other types as NumPy scalars of that type."""
+    if not isinstance(t, DType):
+        return None
+    if t.name in ("i64", "f64"):
+        return None
+    if t.name == "bool":
+        return bool
+    return t.numpy.type
+
+
+def optimized_ir(spec: Specialization) -> str:
+    return str(jit.optimize(spec.built.ir_text, spec.target, settings.opt_level))
+
+
+def assembly(spec: Specialization) -> str:
+    return jit.emit_assembly(jit.optimize(spec.built.ir_text, spec.target, settings.opt_level),
+                             spec.target, settings.opt_level)
+

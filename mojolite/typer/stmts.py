@@ -1,0 +1,415 @@
+"""Typing of statements and of the whole function: the specialization pass.
+
+Goals: one `_type_<Node>` per untyped statement; fold `if`s on compile-time
+values and unroll `static_range` (the untaken branch is never typed, so it
+may hold code that is invalid for this specialization); give every runtime
+variable one type, fixed by its first assignment.  Compile-time locals stay
+compile-time until a runtime loop or branch assigns them, where they become
+runtime variables ("demotion") before that construct is typed.
+Non-goals: expressions (exprs), lowering (codegen).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .. import ir
+from ..dtypes import DType, bool_, i64
+from ..errors import ConstError, KernelTypeError, UndefinedNameError, UnsupportedError
+from ..frontend import untyped as U
+from ..mltypes import VOID, TensorType, Type
+from .exprs import ExprTyper
+from .values import Ct, RtTuple, ShapeOf, coerce, describe, materialize, pynum, truth
+
+UNROLL_LIMIT = 4096
+
+
+@dataclass
+class CompileRequest:
+    """What one specialization is built from, besides the kernel's tree."""
+    symbol: str
+    args: dict[str, Type]                   # runtime parameter -> its type
+    consts: dict[str, object]               # Const parameter -> its value
+    ret: Type | None                        # the declared return type; None: inferred
+    globals: dict[str, object]
+    boundscheck: bool = False
+    fastmath: bool = False
+    #: (kernel, argument values, keyword values, node) -> (callee ir.Function, written param names)
+    resolve_call: Callable | None = None
+    callees: dict[str, ir.Function] = field(default_factory=dict)
+
+
+def assigned_names(stmts) -> set[str]:
+    """Names a block assigns, syntactically, at any depth."""
+    out: set[str] = set()
+
+    def targets(t):
+        if isinstance(t, U.Name):
+            out.add(t.id)
+        elif isinstance(t, U.Tuple):
+            for e in t.elts:
+                targets(e)
+
+    def walk(s):
+        match s:
+            case U.Assign(targets=ts):
+                for t in ts:
+                    targets(t)
+            case U.AugAssign(target=t) | U.AnnAssign(target=t):
+                targets(t)
+            case U.For(target=t, body=body):
+                targets(t)
+                for b in body:
+                    walk(b)
+            case U.If(body=body, orelse=orelse):
+                for b in body + orelse:
+                    walk(b)
+            case U.While(body=body):
+                for b in body:
+                    walk(b)
+    for s in stmts:
+        walk(s)
+    return out
+
+
+class Typer(ExprTyper):
+    def __init__(self, fn: U.Function, req: CompileRequest):
+        self.fn, self.req = fn, req
+        self.globals = req.globals
+        self.assigned = assigned_names(fn.body)
+        self.env: dict[str, object] = {}
+        self.locals: dict[str, Type] = {}
+        self.tensors: set[str] = set()
+        self.written: set[str] = set()
+        self.ret: Type | None = req.ret
+        self.runtime_depth = 0                 # > 0 inside a runtime loop or branch
+        self.loops: list[str] = []             # "runtime" / "static", innermost last
+        self.temps = 0
+
+    # -- variables -----------------------------------------------------------
+    def declare(self, name: str, t: Type, loc) -> ir.Var:
+        if name in self.locals and self.locals[name] != t:
+            raise KernelTypeError(f"'{name}' is {self.locals[name]!r} here and {t!r} there; "
+                                  "a variable keeps the type of its first assignment", loc)
+        self.locals[name] = t
+        var = ir.Var(name, t, loc)
+        self.env[name] = var
+        return var
+
+    def demote(self, names, loc) -> list[ir.Stmt]:
+        """Turn compile-time locals that a runtime construct assigns into runtime variables."""
+        out = []
+        for name in sorted(names):
+            v = self.env.get(name)
+            if isinstance(v, Ct) and name in self.assigned and name not in self.req.consts:
+                if not v.is_number:
+                    raise KernelTypeError(f"'{name}' holds {describe(v)} and is assigned in a "
+                                          "runtime loop or branch; only numbers can be", loc)
+                e = materialize(v, loc)
+                out.append(ir.Assign(name, e, loc))
+                self.declare(name, e.type, loc)
+        return out
+
+    def assign(self, target: U.Node, value, loc) -> list[ir.Stmt]:
+        if isinstance(target, U.Tuple):
+            items = self.unpack(value, len(target.elts), loc)
+            return [s for t, v in zip(target.elts, items) for s in self.assign(t, v, loc)]
+        if isinstance(target, U.Subscript):
+            return [self.store(target, value)]
+        name = target.id
+        if name in self.tensors or name in self.req.consts:
+            raise KernelTypeError(f"cannot assign to parameter '{name}' "
+                                  f"({'a tensor' if name in self.tensors else 'a Const'})", target.loc)
+        current = self.env.get(name)
+        if isinstance(current, ir.Var) and name in self.locals:
+            return [ir.Assign(name, coerce(value, current.type, loc, f"assigning to '{name}'"), loc)]
+        if isinstance(value, Ct) and self.runtime_depth == 0:
+            self.env[name] = value              # a compile-time local
+            return []
+        if isinstance(value, ir.Expr) and isinstance(value.type, TensorType):
+            if self.runtime_depth or current is not None:
+                raise KernelTypeError(f"'{name}' may name a tensor only if assigned once, "
+                                      "outside loops and branches", loc)
+            self.env[name] = value              # an alias of a tensor parameter
+            return []
+        if isinstance(value, (ShapeOf, RtTuple)):
+            raise KernelTypeError(f"'{name}' cannot hold {describe(value)}; unpack it "
+                                  "(n, m = x.shape) or index it", loc)
+        e = materialize(value, loc)
+        self.declare(name, e.type, loc)
+        return [ir.Assign(name, e, loc)]
+
+    def unpack(self, value, n: int, loc) -> list:
+        if isinstance(value, Ct) and isinstance(value.value, tuple):
+            items = [Ct(v) for v in value.value]
+        elif isinstance(value, RtTuple):
+            items = list(value.items)
+        elif isinstance(value, ShapeOf):
+            items = [ir.Shape(value.tensor, a, i64, loc) for a in range(value.tensor.type.ndim)]
+        else:
+            raise KernelTypeError(f"cannot unpack {describe(value)}", loc)
+        if len(items) != n:
+            raise KernelTypeError(f"cannot unpack {len(items)} values into {n} names", loc)
+        return items
+
+    def store(self, target: U.Subscript, value) -> ir.Stmt:
+        base = self.expr(target.value)
+        if not (isinstance(base, ir.Expr) and isinstance(base.type, TensorType)):
+            raise KernelTypeError(f"cannot assign to an element of {describe(base)}", target.loc)
+        idx = self.indices(base, target)
+        self.written.add(base.name)
+        what = f"storing into '{base.name}' ({base.type.dtype})"
+        return ir.Store(base, idx, coerce(value, base.type.dtype, target.loc, what), target.loc)
+
+    def block(self, stmts) -> list[ir.Stmt]:
+        out: list[ir.Stmt] = []
+        for s in stmts:
+            method = getattr(self, f"_type_{type(s).__name__}", None)
+            if method is None:
+                raise UnsupportedError(f"not supported in a kernel: {type(s).__name__}", s.loc)
+            out += method(s)
+        return out
+
+    def runtime(self, stmts) -> list[ir.Stmt]:
+        self.runtime_depth += 1
+        try:
+            return self.block(stmts)
+        finally:
+            self.runtime_depth -= 1
+
+    # -- statements ------------------------------------------------------------
+    def _type_Assign(self, s: U.Assign):
+        value = self.expr(s.value)
+        return [st for t in s.targets for st in self.assign(t, value, s.loc)]
+
+    def _type_AnnAssign(self, s: U.AnnAssign):
+        t = self.expr(s.annotation)
+        if not (isinstance(t, Ct) and isinstance(t.value, DType)):
+            raise KernelTypeError(f"a local's annotation must be a scalar type, got {describe(t)}",
+                                  s.annotation.loc)
+        name = s.target.id
+        if isinstance(self.env.get(name), Ct):
+            del self.env[name]
+        self.declare(name, t.value, s.loc)
+        if s.value is None:
+            return []
+        return [ir.Assign(name, coerce(self.expr(s.value), t.value, s.loc, f"assigning to '{name}'"), s.loc)]
+
+    def _type_AugAssign(self, s: U.AugAssign):
+        if isinstance(s.target, U.Name):
+            current = self.expr(s.target)
+            return self.assign(s.target, self.binop(s.op, current, self.expr(s.value), s.loc), s.loc)
+        base = self.expr(s.target.value)
+        if not (isinstance(base, ir.Expr) and isinstance(base.type, TensorType)):
+            raise KernelTypeError(f"cannot assign to an element of {describe(base)}", s.target.loc)
+        pre, idx = [], []
+        for e in self.indices(base, s.target):        # evaluate each index once
+            if isinstance(e, (ir.Const, ir.Var)):
+                idx.append(e)
+                continue
+            self.temps += 1
+            name = f"${self.temps}"
+            self.declare(name, i64, s.loc)
+            pre.append(ir.Assign(name, e, s.loc))
+            idx.append(ir.Var(name, i64, s.loc))
+        idx = tuple(idx)
+        old = ir.Load(base, idx, base.type.dtype, s.target.loc)
+        new = self.binop(s.op, old, self.expr(s.value), s.loc)
+        self.written.add(base.name)
+        what = f"storing into '{base.name}' ({base.type.dtype})"
+        return pre + [ir.Store(base, idx, coerce(new, base.type.dtype, s.loc, what), s.loc)]
+
+    def _type_If(self, s: U.If):
+        test = truth(self.expr(s.test), s.test.loc)
+        if isinstance(test, Ct):
+            return self.block(s.body if test.value else s.orelse)
+        pre = self.demote(assigned_names(s.body + s.orelse), s.loc)
+        return pre + [ir.If(test, tuple(self.runtime(s.body)), tuple(self.runtime(s.orelse)), s.loc)]
+
+    def _type_While(self, s: U.While):
+        pre = self.demote(assigned_names(s.body), s.loc)
+        test = truth(self.expr(s.test), s.test.loc)
+        if isinstance(test, Ct) and not test.value:
+            return pre
+        self.loops.append("runtime")
+        try:
+            body = self.runtime(s.body)
+        finally:
+            self.loops.pop()
+        return pre + [ir.While(materialize(test, s.test.loc), tuple(body), s.loc)]
+
+    def _type_For(self, s: U.For):
+        func = self.expr(s.iter.func)
+        obj = func.value if isinstance(func, Ct) else None
+        if s.iter.kwargs:
+            raise KernelTypeError("range() takes no keyword arguments", s.iter.loc)
+        args = [self.expr(a) for a in s.iter.args]
+        if getattr(obj, "_mojolite_range", None) == "static":
+            return self.static_for(s, args)
+        if obj is range or getattr(obj, "_mojolite_range", None) == "parallel":
+            return self.runtime_for(s, args, parallel=obj is not range)
+        raise UnsupportedError("for loops iterate over range(), ml.static_range() or "
+                               f"ml.parallel_range(), not {describe(func)}", s.iter.loc)
+
+    def range_args(self, args, loc) -> list:
+        if not 1 <= len(args) <= 3:
+            raise KernelTypeError(f"range() takes 1 to 3 arguments, got {len(args)}", loc)
+        start, stop, step = (Ct(0), args[0], Ct(1)) if len(args) == 1 else \
+            (args[0], args[1], args[2] if len(args) == 3 else Ct(1))
+        for v in (start, stop, step):
+            t = v.type if isinstance(v, ir.Expr) else type(pynum(getattr(v, "value", None)))
+            ok = (t is int) if isinstance(v, Ct) else (isinstance(t, DType) and t.is_int and t.name != "u64")
+            if not ok:
+                raise KernelTypeError(f"range() takes integers (at most i64), got {describe(v)}", loc)
+        if isinstance(step, Ct) and step.value == 0:
+            raise ConstError("range() step must not be zero", loc)
+        return [start, stop, step]
+
+    def runtime_for(self, s: U.For, args, parallel: bool):
+        start, stop, step = (materialize(v, s.iter.loc, i64) for v in self.range_args(args, s.iter.loc))
+        start, stop, step = (v if v.type == i64 else ir.Cast(v, i64, s.iter.loc) for v in (start, stop, step))
+        pre = self.demote(assigned_names(s.body) | {s.target.id}, s.loc)
+        if s.target.id in self.tensors:
+            raise KernelTypeError(f"cannot use tensor parameter '{s.target.id}' as a loop variable", s.loc)
+        self.declare(s.target.id, i64, s.target.loc)
+        self.loops.append("runtime")
+        try:
+            body = self.runtime(s.body)
+        finally:
+            self.loops.pop()
+        return pre + [ir.ForRange(s.target.id, start, stop, step, tuple(body), s.loc, parallel)]
+
+    def static_for(self, s: U.For, args):
+        bounds = self.range_args(args, s.iter.loc)
+        if not all(isinstance(b, Ct) for b in bounds):
+            raise ConstError("ml.static_range() needs compile-time bounds", s.iter.loc)
+        values = range(*(pynum(b.value) for b in bounds))
+        if len(values) > UNROLL_LIMIT:
+            raise ConstError(f"ml.static_range() would unroll {len(values)} iterations "
+                             f"(the limit is {UNROLL_LIMIT}); use range()", s.iter.loc)
+        if isinstance(self.env.get(s.target.id), ir.Var):
+            raise KernelTypeError(f"'{s.target.id}' is a runtime variable; a static_range "
+                                  "variable must be a fresh name", s.target.loc)
+        out = []
+        self.loops.append("static")
+        try:
+            for v in values:
+                self.env[s.target.id] = Ct(v)
+                out += self.block(s.body)
+        finally:
+            self.loops.pop()
+        return out
+
+    def _loop_control(self, s, word):
+        if not self.loops:
+            raise KernelTypeError(f"'{word}' outside a loop", s.loc)
+        if self.loops[-1] == "static":
+            raise UnsupportedError(f"'{word}' directly inside ml.static_range() (it is unrolled); "
+                                   "use an if around the rest of the body", s.loc)
+        return [ir.Break(s.loc) if word == "break" else ir.Continue(s.loc)]
+
+    def _type_Break(self, s):
+        return self._loop_control(s, "break")
+
+    def _type_Continue(self, s):
+        return self._loop_control(s, "continue")
+
+    def _type_Return(self, s: U.Return):
+        if s.value is None:
+            if self.ret is None:
+                self.ret = VOID
+            if self.ret != VOID:
+                raise KernelTypeError(f"'return' without a value in a kernel returning {self.ret!r}", s.loc)
+            return [ir.Return(None, s.loc)]
+        value = self.expr(s.value)
+        if self.ret is None:
+            e = materialize(value, s.loc)
+            if not isinstance(e.type, DType):
+                raise KernelTypeError(f"a kernel returns scalars, not {describe(e)}", s.loc)
+            self.ret = e.type
+            return [ir.Return(e, s.loc)]
+        if self.ret == VOID:
+            raise KernelTypeError("'return' with a value in a kernel annotated '-> None'", s.loc)
+        return [ir.Return(coerce(value, self.ret, s.loc, "return value"), s.loc)]
+
+    def _type_ExprStmt(self, s: U.ExprStmt):
+        v = self.expr(s.value)
+        return [ir.ExprStmt(v, s.loc)] if isinstance(v, ir.Call) else []
+
+    def _type_Pass(self, s):
+        return []
+
+    def _type_Assert(self, s: U.Assert):
+        test = truth(self.expr(s.test), s.test.loc)
+        msg = s.msg or "assertion failed"
+        if isinstance(test, Ct):
+            if not test.value:
+                raise ConstError(f"assert fails at compile time: {msg}", s.loc)
+            return []
+        return [ir.Assert(test, msg, s.loc)]
+
+    # -- calls of other kernels ------------------------------------------------
+    def call_kernel(self, kernel, args, kwargs, n: U.Call):
+        if self.req.resolve_call is None:
+            raise UnsupportedError("kernel calls are not available here", n.loc)
+        callee, written_params = self.req.resolve_call(kernel, args, kwargs, n)
+        self.req.callees[callee.symbol] = callee
+        actual = []
+        for (pname, ptype), v in zip(callee.params, self.bind_call_args(kernel, callee, args, kwargs, n)):
+            e = coerce(v, ptype, n.loc, f"argument '{pname}' of {kernel.__name__}()")
+            if isinstance(ptype, TensorType) and pname in written_params:
+                self.written.add(e.name)
+            actual.append(e)
+        return ir.Call(callee.symbol, tuple(actual), callee.ret, n.loc)
+
+    def bind_call_args(self, kernel, callee, args, kwargs, n):
+        """The runtime arguments in the callee's parameter order."""
+        names = [p for p, _ in callee.params]
+        bound = dict(zip(kernel.param_names, args))
+        bound.update({k: v for k, v in kwargs.items() if k in names})
+        return [bound[p] for p in names]
+
+
+def type_function(fn: U.Function, req: CompileRequest) -> ir.Function:
+    """The typed IR of `fn` for the argument types and Const values of `req`."""
+    t = Typer(fn, req)
+    params = []
+    for p in fn.params:
+        if p.name in req.consts:
+            t.env[p.name] = Ct(req.consts[p.name])
+            continue
+        ptype = req.args[p.name]
+        params.append((p.name, ptype))
+        var = t.declare(p.name, ptype, p.loc)
+        if isinstance(ptype, TensorType):
+            t.tensors.add(p.name)
+            t.env[p.name] = var
+    body = t.block(fn.body)
+    ret = t.ret if t.ret is not None else VOID
+    if ret != VOID and not _always_returns(body):
+        raise KernelTypeError(f"kernel '{fn.name}' returns {ret!r} but can reach its end "
+                              "without a return", fn.loc)
+    return ir.Function(req.symbol, fn.name, tuple(params), ret, tuple(t.locals.items()), tuple(body),
+                       frozenset(t.written & t.tensors), req.boundscheck, req.fastmath, fn.loc)
+
+
+def _always_returns(body) -> bool:
+    if not body:
+        return False
+    last = body[-1]
+    if isinstance(last, ir.Return):
+        return True
+    if isinstance(last, ir.If):
+        return _always_returns(last.body) and _always_returns(last.orelse)
+    if isinstance(last, ir.While):          # `while True:` without a break never falls through
+        return isinstance(last.test, ir.Const) and last.test.value and not _breaks(last.body)
+    return False
+
+
+def _breaks(body) -> bool:
+    for s in body:
+        if isinstance(s, ir.Break):
+            return True
+        if isinstance(s, ir.If) and (_breaks(s.body) or _breaks(s.orelse)):
+            return True
+    return False

@@ -1,0 +1,1 @@
+"""mojolite.stdlib: kernels written in mojolite itself, using only its public API."""
