@@ -23,6 +23,7 @@ from .frontend import untyped as U
 from .frontend.parse import parse_kernel
 from .mltypes import VOID, TensorType
 from .runtime import target as targets
+from .runtime.call import MISS
 from .runtime.config import settings
 from .source import NoSourceError, kernel_source
 from .typer.stmts import assigned_names
@@ -41,6 +42,7 @@ class Kernel:
         self._boundscheck = boundscheck
         self.fastmath = bool(fastmath)
         self._specs: dict = {}
+        self._fast = None
         self._lock = threading.RLock()
         functools.update_wrapper(self, fn)
         try:
@@ -175,6 +177,11 @@ class Kernel:
         return spec, values, types
 
     def __call__(self, *args, **kwargs):
+        fast = self._fast
+        if fast is not None and not kwargs and targets.override() is None:
+            result = fast(args)
+            if result is not MISS:
+                return result
         spec, values, types = self._select(args, kwargs)
         if spec.entry is None:
             raise RuntimeError(f"kernel '{self.__name__}' was compiled for target {spec.target.name!r}, "
@@ -183,7 +190,16 @@ class Kernel:
         b = self.binder
         c_args = [id(v) if isinstance(t, TensorType) else b.scalar_value(p, t, v)
                   for p, t, v in zip(b.runtime, types, values)]
-        return spec.entry(c_args, values)
+        result = spec.entry.call(c_args, values)
+        if self._fast_ok and not kwargs and targets.override() is None:
+            self._fast = spec.fast           # the next call tries this specialization first
+        return result
+
+    @cached_property
+    def _fast_ok(self) -> bool:
+        """Positional calls map to runtime parameters only if no Const comes before one."""
+        kinds = [p.kind for p in self.binder.params]
+        return "const" not in kinds or kinds.index("const") >= len(self.binder.runtime)
 
     # -- introspection -----------------------------------------------------------------
     def typed_ir(self, *args, **kwargs) -> str:

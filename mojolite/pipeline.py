@@ -20,9 +20,6 @@ from .runtime.config import settings
 from .runtime.target import Target, can_run, use_target
 from .typer import CompileRequest, type_function
 
-_C_TYPES = {"bool": "int8_t", "i8": "int8_t", "i16": "int16_t", "i32": "int32_t", "i64": "int64_t",
-            "u8": "uint8_t", "u16": "uint16_t", "u32": "uint32_t", "u64": "uint64_t",
-            "bf16": "float", "f32": "float", "f64": "double"}
 
 
 @dataclass
@@ -35,6 +32,7 @@ class Specialization:
     built: codegen.Built
     object_code: bytes
     entry: EntryPoint | None = field(default=None, repr=False)
+    fast: object = field(default=None, repr=False)      # EntryPoint.fast_caller()
 
     def describe(self) -> str:
         args = ", ".join(f"{n}: {t!r}" for n, t in self.typed.entry.params)
@@ -92,15 +90,21 @@ def compile_specialization(kernel, arg_types: dict[str, Type], consts: dict, tar
     spec = Specialization(kernel.__name__, tuple(arg_types.values()), consts, target, typed, built, obj)
     if can_run(target):                                                   # 6. load, make callable
         lib = jit.load(obj, (built.entry_symbol,))
-        spec.entry = EntryPoint(lib.address(built.entry_symbol), entry_ctypes(entry),
-                                _C_TYPES[entry.ret.name] if isinstance(entry.ret, DType) else None,
+        spec.entry = EntryPoint(lib.address(built.entry_symbol), [value_kind(t) for _, t in entry.params],
+                                value_kind(entry.ret) if isinstance(entry.ret, DType) else None,
                                 built.sites, result_converter(entry.ret))
         spec.entry.library = lib
+        spec.fast = spec.entry.fast_caller()
     return spec
 
 
-def entry_ctypes(fn: ir.Function) -> list[str]:
-    return ["intptr_t" if isinstance(t, TensorType) else _C_TYPES[t.name] for _, t in fn.params]
+def value_kind(t) -> str:
+    """How a value crosses into an entry point (runtime.call.ARG_KINDS)."""
+    if isinstance(t, TensorType):
+        return "array"
+    if t.is_float:
+        return "float"
+    return {"bool": "bool", "u64": "uint"}.get(t.name, "int")
 
 
 def result_converter(t):

@@ -20,7 +20,11 @@ KINDS = {
     "value": (3, ValueError),
     "assertion": (4, AssertionError),
     "overlap": (5, ValueError),
+    # the arguments do not match the specialization the entry point was built for
+    # (dtype, ndim, layout, a scalar out of range): the caller re-dispatches
+    "dispatch": (6, TypeError),
 }
+DISPATCH = KINDS["dispatch"][0]
 EXCEPTIONS = {code: exc for code, exc in KINDS.values()}
 
 CTX_WORDS = 8         # int64 words of the context buffer

@@ -103,6 +103,11 @@ def can_run(target: Target) -> bool:
 _current: contextvars.ContextVar[Target | None] = contextvars.ContextVar("mojolite_target", default=None)
 
 
+def override() -> Target | None:
+    """The target set by `use_target`, if any (cheap: checked on every fast call)."""
+    return _current.get()
+
+
 def current() -> Target:
     """The target code is generated for now: `use_target`, else MOJOLITE_TARGET, else the host."""
     return _current.get() or preset(settings.target)

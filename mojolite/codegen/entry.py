@@ -1,70 +1,120 @@
-"""The Python entry point of a specialization: from NumPy objects to `ml_tensor`s.
+"""The Python entry point of a specialization: from Python objects to `ml_tensor`s.
 
 Owns: `i32 entry(args..., ptr ctx)` where each tensor argument is the address
-of its ndarray object (`id(arr)`) and each scalar is passed by value.  It
-reads data, shape, strides and flags straight from the PyArrayObject (offsets
-probed by runtime.pyarray), checks alignment, writability of written arrays
-and overlap between a written array and any other, builds the `ml_tensor`s
-and calls the kernel's function.  Does not own dtype/ndim/layout checks: the
-Python dispatcher chose this specialization from them.
+of its ndarray object (`id(arr)`), each integer or bool scalar an int64 (u64:
+its bits) and each float scalar a double.  The entry re-checks everything the
+specialization was chosen by (dtype, byte order, ndim, layout, scalar
+ranges) and returns the DISPATCH status when anything differs, so a caller
+may try the last specialization blindly.  It then checks alignment,
+writability of written arrays and overlap between a written array and any
+other, builds the `ml_tensor`s, calls the kernel's function, and writes its
+result to ctx as a double (floats) or an int64.  Offsets inside NumPy's
+objects come from runtime.pyarray, which probes them.
 """
 from __future__ import annotations
 
 from llvmlite import ir as ll
 
 from .. import ir
-from ..dtypes import bool_
+from ..dtypes import bool_, f64
 from ..mltypes import TensorType
-from ..runtime.errors import CTX_FLAGS, CTX_RESULT
-from ..runtime.pyarray import ALIGNED, LAYOUT, WRITEABLE
-from .lltypes import alloca, gep, I8, I32, I64, PTR, TENSOR, i64, value_type
+from ..runtime.errors import CTX_FLAGS, CTX_RESULT, DISPATCH
+from ..runtime.pyarray import ALIGNED, C_CONTIGUOUS, F_CONTIGUOUS, LAYOUT, NON_NATIVE, WRITEABLE
+from . import arith
+from .lltypes import F64, I1, I8, I32, I64, PTR, TENSOR, alloca, gep, i64, value_type
+
+_LAYOUT_FLAG = {"C": C_CONTIGUOUS, "F": F_CONTIGUOUS, "A": 0}
 
 
-def entry_arg_type(t) -> ll.Type:
+def c_type(t) -> str:
+    """The C type of an entry argument."""
     if isinstance(t, TensorType):
-        return I64
-    return I8 if t == bool_ else value_type(t)
+        return "intptr_t"
+    if t.is_float:
+        return "double"
+    return "uint64_t" if t.name == "u64" else "int64_t"
 
 
-def build_entry(mb, fn: ir.Function, symbol: str) -> None:
-    fnty = ll.FunctionType(I32, [entry_arg_type(t) for _, t in fn.params] + [PTR])
-    llfn = ll.Function(mb.module, fnty, symbol)
-    b = ll.IRBuilder(llfn.append_basic_block("entry"))
-    ctx = llfn.args[-1]
-    kernel = fn.kernel
+def _ll_arg(t) -> ll.Type:
+    return I64 if isinstance(t, TensorType) or not t.is_float else F64
 
-    def field(obj, offset, typ):
-        return b.load(gep(b, obj, [i64(offset)], etype=I8), typ=typ)
 
-    def fail_if(cond, kind, message, details=()):
-        status = mb.site(kind, message, fn.loc)
-        bad, ok = llfn.append_basic_block("bad_argument"), llfn.append_basic_block("ok")
+class _EntryBuilder:
+    def __init__(self, mb, fn: ir.Function, symbol: str):
+        self.mb, self.fn = mb, fn
+        fnty = ll.FunctionType(I32, [_ll_arg(t) for _, t in fn.params] + [PTR])
+        self.llfn = ll.Function(mb.module, fnty, symbol)
+        self.b = ll.IRBuilder(self.llfn.append_basic_block("entry"))
+        self.ctx = self.llfn.args[-1]
+
+    def field(self, obj, offset, typ):
+        return self.b.load(gep(self.b, obj, [i64(offset)], etype=I8), typ=typ)
+
+    def fail_if(self, cond, status: int, details=()):
+        b = self.b
+        bad, ok = self.llfn.append_basic_block("bad_argument"), self.llfn.append_basic_block("ok")
         b.cbranch(cond, bad, ok)
         b.position_at_end(bad)
         for k, d in enumerate(details):
-            b.store(d, gep(b, ctx, [i64(k)], etype=I64))
+            b.store(d, gep(b, self.ctx, [i64(k)], etype=I64))
         b.ret(ll.Constant(I32, status))
         b.position_at_end(ok)
 
-    args, extents = [], {}
-    for k, ((name, t), raw) in enumerate(zip(fn.params, llfn.args)):
-        if not isinstance(t, TensorType):
-            args.append(b.icmp_unsigned("!=", raw, ll.Constant(I8, 0)) if t == bool_ else raw)
-            continue
+    def fail(self, cond, kind: str, message: str, details=()):
+        self.fail_if(cond, self.mb.site(kind, message, self.fn.loc), details)
+
+    def flag_clear(self, flags, bit):
+        return self.b.icmp_unsigned("==", self.b.and_(flags, ll.Constant(I32, bit)), ll.Constant(I32, 0))
+
+    # -- arguments -----------------------------------------------------------------
+    def scalar(self, t, raw):
+        b = self.b
+        if t.is_float:
+            if t == f64:
+                return raw
+            narrow = b.fptrunc(raw, value_type(t))
+            overflow = b.and_(b.fcmp_ordered("<", self.mb_fabs(raw), ll.Constant(F64, float("inf"))),
+                              b.fcmp_ordered("==", self.mb_fabs(b.fpext(narrow, F64)), ll.Constant(F64, float("inf"))))
+            self.fail_if(overflow, DISPATCH)
+            return arith.finish(self, narrow, t)
+        lo, hi = t.int_range()
+        if t.name != "u64" and t.name != "i64":
+            out = b.or_(b.icmp_signed("<", raw, i64(lo)), b.icmp_signed(">", raw, i64(hi)))
+            self.fail_if(out, DISPATCH)
+        return b.trunc(raw, value_type(t)) if value_type(t).width < 64 else raw
+
+    def mb_fabs(self, v):
+        return self.intrinsic("llvm.fabs.f64", [v])
+
+    def intrinsic(self, name, args, ret=None):
+        return self.b.call(self.mb.declare(name, ret or args[0].type, [a.type for a in args]), args)
+
+    def tensor(self, name, t: TensorType, raw):
+        b, kernel = self.b, self.fn.kernel
         obj = b.inttoptr(raw, PTR)
-        data = field(obj, LAYOUT.data, PTR)
-        dims = field(obj, LAYOUT.dims, PTR)
-        byte_strides = field(obj, LAYOUT.strides, PTR)
-        flags = field(obj, LAYOUT.flags, I32)
-        fail_if(b.icmp_unsigned("==", b.and_(flags, ll.Constant(I32, ALIGNED)), ll.Constant(I32, 0)), "value",
-                f"argument '{name}' of kernel '{kernel}' is not aligned to its element size; "
-                "pass an aligned copy (np.ascontiguousarray)")
-        if name in fn.written:
-            fail_if(b.icmp_unsigned("==", b.and_(flags, ll.Constant(I32, WRITEABLE)), ll.Constant(I32, 0)),
-                    "value", f"argument '{name}' of kernel '{kernel}' is read-only, and the kernel writes to it")
+        descr = self.field(obj, LAYOUT.descr, PTR)
+        flags = self.field(obj, LAYOUT.flags, I32)
+        nd = self.field(obj, LAYOUT.nd, I32)
+        wrong = b.or_(b.icmp_unsigned("!=", self.field(descr, LAYOUT.type_num, I32),
+                                      ll.Constant(I32, t.dtype.numpy.num)),
+                      b.icmp_unsigned("==", self.field(descr, LAYOUT.byteorder, I8), ll.Constant(I8, NON_NATIVE)))
+        wrong = b.or_(wrong, b.icmp_unsigned("!=", nd, ll.Constant(I32, t.ndim)))
+        if _LAYOUT_FLAG[t.layout]:
+            wrong = b.or_(wrong, self.flag_clear(flags, _LAYOUT_FLAG[t.layout]))
+        self.fail_if(wrong, DISPATCH)
+        self.fail(self.flag_clear(flags, ALIGNED), "value",
+                  f"argument '{name}' of kernel '{kernel}' is not aligned to its element size; "
+                  "pass an aligned copy (np.ascontiguousarray)")
+        if name in self.fn.written:
+            self.fail(self.flag_clear(flags, WRITEABLE), "value",
+                      f"argument '{name}' of kernel '{kernel}' is read-only, and the kernel writes to it")
+        data = self.field(obj, LAYOUT.data, PTR)
+        dims = self.field(obj, LAYOUT.dims, PTR)
+        byte_strides = self.field(obj, LAYOUT.strides, PTR)
         strides = alloca(b, I64, size=i64(max(t.ndim, 1)))
         itemsize = i64(t.dtype.itemsize)
-        lo, hi, empty = b.ptrtoint(data, I64), b.add(b.ptrtoint(data, I64), itemsize), ll.Constant(ll.IntType(1), 0)
+        lo = b.ptrtoint(data, I64)
+        hi, empty = b.add(lo, itemsize), ll.Constant(I1, 0)
         for d in range(t.ndim):
             extent = b.load(gep(b, dims, [i64(d)], etype=I64), typ=I64)
             step = b.load(gep(b, byte_strides, [i64(d)], etype=I64), typ=I64)
@@ -74,29 +124,67 @@ def build_entry(mb, fn: ir.Function, symbol: str) -> None:
             lo = b.add(lo, b.select(negative, span, i64(0)))
             hi = b.add(hi, b.select(negative, i64(0), span))
             empty = b.or_(empty, b.icmp_signed("==", extent, i64(0)))
-        extents[k] = (lo, hi, empty)
         tensor = alloca(b, TENSOR)
         for slot, value in enumerate((data, dims, strides, i64(t.ndim))):
             b.store(value, gep(b, tensor, [i64(8 * slot)], etype=I8))      # fields are 8 bytes
-        args.append(tensor)
+        return tensor, (lo, hi, empty)
 
-    names = [n for n, _ in fn.params]
-    check_overlap = b.icmp_unsigned("==", b.and_(b.load(gep(b, ctx, [i64(CTX_FLAGS)], etype=I64), typ=I64),
-                                                 i64(1)), i64(0))
-    for w in sorted(extents):
-        if names[w] not in fn.written:
-            continue
-        for o in sorted(extents):
-            if o == w or (o < w and names[o] in fn.written):
+    def overlaps(self, extents: dict):
+        """A written array may not share memory with any other argument array."""
+        b, names = self.b, [n for n, _ in self.fn.params]
+        flags = b.load(gep(b, self.ctx, [i64(CTX_FLAGS)], etype=I64), typ=I64)
+        enabled = b.icmp_unsigned("==", b.and_(flags, i64(1)), i64(0))
+        for w in sorted(extents):
+            if names[w] not in self.fn.written:
                 continue
-            (lo1, hi1, e1), (lo2, hi2, e2) = extents[w], extents[o]
-            meet = b.and_(b.icmp_signed("<", lo1, hi2), b.icmp_signed("<", lo2, hi1))
-            meet = b.and_(meet, b.xor(b.or_(e1, e2), ll.Constant(ll.IntType(1), 1)))
-            fail_if(b.and_(meet, check_overlap), "overlap",
-                    f"arguments '{names[w]}' and '{names[o]}' of kernel '{kernel}' overlap in memory, "
-                    f"and the kernel writes '{names[w]}'; pass a copy of one of them", (i64(w), i64(o)))
+            for o in sorted(extents):
+                if o == w or (o < w and names[o] in self.fn.written):
+                    continue
+                (lo1, hi1, e1), (lo2, hi2, e2) = extents[w], extents[o]
+                meet = b.and_(b.icmp_signed("<", lo1, hi2), b.icmp_signed("<", lo2, hi1))
+                meet = b.and_(meet, b.xor(b.or_(e1, e2), ll.Constant(I1, 1)))
+                self.fail(b.and_(meet, enabled), "overlap",
+                          f"arguments '{names[w]}' and '{names[o]}' of kernel '{self.fn.kernel}' overlap "
+                          f"in memory, and the kernel writes '{names[w]}'; pass a copy of one of them",
+                          (i64(w), i64(o)))
 
-    if fn.returns_value:
-        args.append(gep(b, ctx, [i64(CTX_RESULT)], etype=I64))
-    args.append(ctx)
-    b.ret(b.call(mb.functions[fn.symbol], args))
+    def build(self):
+        b, fn = self.b, self.fn
+        args, extents = [], {}
+        for k, ((name, t), raw) in enumerate(zip(fn.params, self.llfn.args)):
+            if isinstance(t, TensorType):
+                tensor, extents[k] = self.tensor(name, t, raw)
+                args.append(tensor)
+            elif t == bool_:
+                self.fail_if(b.icmp_unsigned(">", raw, i64(1)), DISPATCH)
+                args.append(b.trunc(raw, I1))
+            else:
+                args.append(self.scalar(t, raw))
+        self.overlaps(extents)
+        slot = None
+        if fn.returns_value:
+            slot = alloca(b, value_type(fn.ret))
+            args.append(slot)
+        args.append(self.ctx)
+        status = b.call(self.mb.functions[fn.symbol], args)
+        if slot is not None:
+            done, store = self.llfn.append_basic_block("done"), self.llfn.append_basic_block("result")
+            b.cbranch(b.icmp_unsigned("==", status, ll.Constant(I32, 0)), store, done)
+            b.position_at_end(store)
+            value = b.load(slot, typ=value_type(fn.ret))
+            t = fn.ret
+            if t.is_float:
+                value = value if t == f64 else b.fpext(value, F64)
+            elif value.type.width < 64:
+                value = (b.sext if t.kind == "i" else b.zext)(value, I64)
+            b.store(value, gep(b, self.ctx, [i64(CTX_RESULT)], etype=I64))
+            b.branch(done)
+            b.position_at_end(done)
+        b.ret(status)
+
+
+def build_entry(mb, fn: ir.Function, symbol: str) -> None:
+    _EntryBuilder(mb, fn, symbol).build()
+
+
+
