@@ -13,7 +13,7 @@ from .kernel import Kernel, kernel
 from .mltypes import SIMD, Const, Tensor
 from .runtime.target import Target, use_target
 from .runtime.target import current as target
-from .typer.builtins import comptime
+from .lang import comptime, parallel_range, static_range
 
 __version__ = "0.1.0"
 
@@ -21,5 +21,5 @@ __all__ = [
     "kernel", "Kernel", "Tensor", "Const", "SIMD", "DType",
     "bool_", "i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64", "bf16", "f32", "f64",
     "CompileError", "UnsupportedError", "UndefinedNameError", "KernelTypeError", "ConstError",
-    "Target", "target", "use_target", "comptime",
+    "Target", "target", "use_target", "comptime", "static_range", "parallel_range",
 ]

@@ -26,21 +26,21 @@ class Stmt:
 
 # -- expressions ---------------------------------------------------------------
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Const(Expr):
     value: object
     type: DType
     loc: SourceLoc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Var(Expr):
     name: str
     type: Type
     loc: SourceLoc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class BinOp(Expr):
     """Arithmetic or bitwise `op` on two operands of `type` (for "/" too: the typer casts)."""
     op: str
@@ -50,7 +50,7 @@ class BinOp(Expr):
     loc: SourceLoc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class UnaryOp(Expr):
     op: str            # "-", "~", "not"
     operand: Expr
@@ -58,7 +58,7 @@ class UnaryOp(Expr):
     loc: SourceLoc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Cmp(Expr):
     """`lhs op rhs` on two operands of one type; the result is bool."""
     op: str
@@ -68,7 +68,7 @@ class Cmp(Expr):
     loc: SourceLoc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class BoolOp(Expr):
     """Short-circuit `and` / `or` of two bool operands."""
     op: str
@@ -78,7 +78,7 @@ class BoolOp(Expr):
     loc: SourceLoc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class IfExp(Expr):
     """`body if test else orelse`: only the chosen side is evaluated."""
     test: Expr
@@ -88,14 +88,14 @@ class IfExp(Expr):
     loc: SourceLoc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Cast(Expr):
     value: Expr
     type: DType
     loc: SourceLoc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Load(Expr):
     """`tensor[indices]`: indices are i64, one per axis, not yet checked against the shape."""
     tensor: Var
@@ -104,7 +104,7 @@ class Load(Expr):
     loc: SourceLoc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Shape(Expr):
     tensor: Var
     axis: int
@@ -112,7 +112,7 @@ class Shape(Expr):
     loc: SourceLoc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Stride(Expr):
     """The stride of `axis` in elements."""
     tensor: Var
@@ -121,7 +121,7 @@ class Stride(Expr):
     loc: SourceLoc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Intrinsic(Expr):
     """A built-in operation by name (`sqrt`, `min`, `abs`, `pow`, ...) on operands of one type."""
     name: str
@@ -130,7 +130,7 @@ class Intrinsic(Expr):
     loc: SourceLoc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Call(Expr):
     """A call of another kernel's specialization, compiled into the same module."""
     callee: str                    # symbol of the callee's Function
@@ -141,14 +141,14 @@ class Call(Expr):
 
 # -- statements ----------------------------------------------------------------
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Assign(Stmt):
     name: str
     value: Expr
     loc: SourceLoc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Store(Stmt):
     tensor: Var
     indices: tuple[Expr, ...]
@@ -156,7 +156,7 @@ class Store(Stmt):
     loc: SourceLoc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class If(Stmt):
     test: Expr
     body: tuple[Stmt, ...]
@@ -164,7 +164,7 @@ class If(Stmt):
     loc: SourceLoc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ForRange(Stmt):
     """`for var in range(start, stop, step)`: i64 bounds evaluated once, step != 0."""
     var: str
@@ -176,36 +176,36 @@ class ForRange(Stmt):
     parallel: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class While(Stmt):
     test: Expr
     body: tuple[Stmt, ...]
     loc: SourceLoc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Break(Stmt):
     loc: SourceLoc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Continue(Stmt):
     loc: SourceLoc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Return(Stmt):
     value: Expr | None
     loc: SourceLoc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ExprStmt(Stmt):
     value: Expr
     loc: SourceLoc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Assert(Stmt):
     test: Expr
     msg: str
@@ -214,7 +214,7 @@ class Assert(Stmt):
 
 # -- functions -------------------------------------------------------------------
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Function:
     """One specialization: runtime parameters in order, every local with its type."""
     symbol: str
@@ -233,7 +233,7 @@ class Function:
         return not isinstance(self.ret, VoidType)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Module:
     """The entry specialization and every function it calls (callees first)."""
     entry: Function

@@ -10,24 +10,18 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import inspect
 import threading
 import typing
 from functools import cached_property
 
-from . import ir, pipeline
 from .calling import Binder, signature
-from .dtypes import DType, default_dtype
+from .dtypes import DType
 from .errors import CompileError, KernelTypeError
-from .frontend import untyped as U
-from .frontend.parse import parse_kernel
 from .mltypes import VOID, TensorType
 from .runtime import target as targets
 from .runtime.call import MISS
 from .runtime.config import settings
 from .source import NoSourceError, kernel_source
-from .typer.stmts import assigned_names
-from .typer.values import Ct, describe, pynum
 
 
 class Kernel:
@@ -63,14 +57,22 @@ class Kernel:
     def source_hash(self) -> str:
         return hashlib.sha256(self.source.text.encode()).hexdigest()
 
+    # The compiler and LLVM load with the first compile, not with `import mojolite`.
     @cached_property
-    def tree(self) -> U.Function:
+    def tree(self):
+        from .frontend.parse import parse_kernel
         return parse_kernel(self.source)
 
     @cached_property
     def binder(self) -> Binder:
+        from .frontend.scan import tensor_ndims
         params, ret = signature(self.fn, tensor_ndims(self.tree))
         return Binder(self.__name__, params, ret)
+
+    def call_types(self, args: list, kwargs: dict, loc) -> tuple[dict, dict]:
+        """The argument types of a call from another kernel (typer values)."""
+        from .typer.calls import callee_types
+        return callee_types(self, args, kwargs, loc)
 
     @property
     def param_names(self) -> list[str]:
@@ -109,56 +111,6 @@ class Kernel:
                 bound.setdefault(p.elem, t.dtype if isinstance(t, TensorType) else t)
         return bound
 
-    # -- calls from other kernels (typer values, not Python values) ----------------
-    def call_types(self, args: list, kwargs: dict, loc) -> tuple[dict, dict]:
-        b = self.binder
-        if len(args) > len(b.params):
-            raise KernelTypeError(f"kernel '{self.__name__}' takes {len(b.params)} arguments, got {len(args)}", loc)
-        values = dict(zip((p.name for p in b.params), args))
-        values.update(kwargs)
-        consts, types, bound = {}, {}, {}
-        for p in b.params:
-            v = values.get(p.name)
-            if v is None:
-                if p.default is inspect.Parameter.empty:
-                    raise KernelTypeError(f"kernel '{self.__name__}' is missing argument '{p.name}'", loc)
-                v = Ct(p.default)
-            if p.kind == "const":
-                if not isinstance(v, Ct):
-                    raise KernelTypeError(f"argument '{p.name}' of '{self.__name__}' is Const and needs a "
-                                          f"compile-time value, got {describe(v)}", loc)
-                consts[p.name] = p.elem(pynum(v.value))
-        for p in b.runtime:                          # tensors bind TypeVars first
-            v = values.get(p.name, Ct(p.default))
-            if p.kind == "tensor":
-                if not (isinstance(v, ir.Expr) and isinstance(v.type, TensorType)):
-                    raise KernelTypeError(f"argument '{p.name}' of '{self.__name__}' must be a tensor, "
-                                          f"got {describe(v)}", loc)
-                if isinstance(p.elem, DType) and v.type.dtype != p.elem:
-                    raise KernelTypeError(f"argument '{p.name}' of '{self.__name__}' must be a "
-                                          f"Tensor[{p.elem}], got {v.type!r}", loc)
-                self._bind(p, v.type.dtype, bound, loc)
-                types[p.name] = v.type
-        for p in b.runtime:
-            if p.kind != "scalar":
-                continue
-            v = values.get(p.name, Ct(p.default))
-            if isinstance(p.elem, DType):
-                types[p.name] = p.elem
-                continue
-            if p.elem not in bound:
-                t = v.type if isinstance(v, ir.Expr) else default_dtype(pynum(v.value))
-                self._bind(p, t, bound, loc)
-            types[p.name] = bound[p.elem][0]
-        return {p.name: types[p.name] for p in b.runtime}, consts
-
-    def _bind(self, p, dtype, bound, loc):
-        if isinstance(p.elem, typing.TypeVar):
-            if p.elem in bound and bound[p.elem][0] != dtype:
-                raise KernelTypeError(f"kernel '{self.__name__}': {p.elem.__name__} is {bound[p.elem][0]} "
-                                      f"from '{bound[p.elem][1]}' but {dtype} from '{p.name}'", loc)
-            bound.setdefault(p.elem, (dtype, p.name))
-
     # -- calls from Python ------------------------------------------------------------
     def _select(self, args, kwargs, target=None):
         b = self.binder
@@ -171,6 +123,7 @@ class Kernel:
             with self._lock:
                 spec = self._specs.get(key)
                 if spec is None:
+                    from . import pipeline
                     arg_types = {p.name: t for p, t in zip(b.runtime, types)}
                     spec = pipeline.compile_specialization(self, arg_types, consts, target)
                     self._specs[key] = spec
@@ -204,13 +157,18 @@ class Kernel:
     # -- introspection -----------------------------------------------------------------
     def typed_ir(self, *args, **kwargs) -> str:
         """The typed IR of the specialization these arguments select."""
+        from . import ir
         return ir.dump(self._select(args, kwargs)[0].typed)
 
     def llvm_ir(self, *args, optimized: bool = True, **kwargs) -> str:
+        """The LLVM IR of that specialization, after (or, optimized=False, before) optimisation."""
+        from . import pipeline
         spec = self._select(args, kwargs)[0]
         return pipeline.optimized_ir(spec) if optimized else spec.built.ir_text
 
     def asm(self, *args, target: str | None = None, **kwargs) -> str:
+        """The assembly of that specialization, for the current target or a preset name."""
+        from . import pipeline
         t = targets.preset(target) if isinstance(target, str) else target
         return pipeline.assembly(self._select(args, kwargs, t)[0])
 
@@ -227,28 +185,3 @@ def kernel(fn=None, *, boundscheck: bool | None = None, fastmath: bool = False):
     if fn is None:
         return lambda f: Kernel(f, boundscheck=boundscheck, fastmath=fastmath)
     return Kernel(fn, boundscheck=boundscheck, fastmath=fastmath)
-
-
-def tensor_ndims(fn: U.Function) -> dict[str, int]:
-    """The ndim each parameter's indexing implies (`x[i, j]` -> 2), where it is consistent."""
-    found: dict[str, set] = {}
-
-    def visit(node):
-        if isinstance(node, U.Subscript) and isinstance(node.value, U.Name):
-            found.setdefault(node.value.id, set()).add(len(node.index))
-        if isinstance(node, tuple):
-            for item in node:
-                visit(item)
-        elif isinstance(node, U.Node):
-            for name in getattr(node, "__dataclass_fields__", {}):
-                if name not in ("loc", "source"):
-                    visit(getattr(node, name))
-
-    visit(fn.body)
-    assigned = _assigned(fn)
-    params = {p.name for p in fn.params}
-    return {n: next(iter(k)) for n, k in found.items() if len(k) == 1 and n in params and n not in assigned}
-
-
-def _assigned(fn: U.Function) -> set[str]:
-    return assigned_names(fn.body)

@@ -12,13 +12,12 @@ checking with messages (the language's dispatcher does that).
 from __future__ import annotations
 
 import threading
+from functools import lru_cache
 
-import cffi
 import numpy as np
 
 from .errors import CTX_FLAGS, CTX_RESULT, CTX_WORDS, DISPATCH, KINDS, Site, raise_status
 
-ffi = cffi.FFI()
 _OVERLAP = KINDS["overlap"][0]
 _tls = threading.local()
 MISS = object()                 # the fast path's "take the full path"
@@ -35,13 +34,22 @@ ARG_KINDS = {
 RESULT_VIEWS = {"float": 1, "int": 2, "uint": 3}
 
 
+@lru_cache(maxsize=None)
+def ffi():
+    # cffi's C-level FFI (the one compiled cffi modules use) parses the simple
+    # declarations needed here itself; `cffi.FFI()` would import pycparser (~40 ms).
+    import _cffi_backend
+    return _cffi_backend.FFI()
+
+
 def context():
     """(ctx, result as double*, as int64_t*, as uint64_t*) of this thread."""
     views = getattr(_tls, "views", None)
     if views is None:
-        ctx = ffi.new(f"int64_t[{CTX_WORDS}]")
-        views = _tls.views = (ctx, ffi.cast("double *", ctx + CTX_RESULT),
-                              ffi.cast("int64_t *", ctx + CTX_RESULT), ffi.cast("uint64_t *", ctx + CTX_RESULT))
+        ctx = ffi().new(f"int64_t[{CTX_WORDS}]")
+        cast = ffi().cast
+        views = _tls.views = (ctx, cast("double *", ctx + CTX_RESULT),
+                              cast("int64_t *", ctx + CTX_RESULT), cast("uint64_t *", ctx + CTX_RESULT))
     return views
 
 
@@ -51,7 +59,7 @@ class EntryPoint:
     def __init__(self, address: int, arg_kinds: list[str], result: str | None,
                  sites: tuple[Site, ...], convert_result=None):
         ctypes = [ARG_KINDS[k][0] for k in arg_kinds] + ["int64_t *"]
-        self.fn = ffi.cast(f"int32_t(*)({', '.join(ctypes)})", address)
+        self.fn = ffi().cast(f"int32_t(*)({', '.join(ctypes)})", address)
         self.arg_kinds = arg_kinds
         self.result = result
         self.sites = sites

@@ -12,8 +12,6 @@ import contextvars
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-import llvmlite.binding as llvm
-
 from .config import settings
 
 _X86_V1 = ("cmov", "cx8", "fxsr", "mmx", "sse", "sse2")
@@ -76,6 +74,8 @@ class Target:
 
 @lru_cache(maxsize=None)
 def host() -> Target:
+    import llvmlite.binding as llvm      # LLVM loads when a target is first needed, not at import
+
     llvm.initialize_native_target()
     llvm.initialize_native_asmprinter()
     feats = llvm.get_host_cpu_features()

@@ -18,39 +18,39 @@ class Node:
 
 # -- expressions ---------------------------------------------------------------
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Num(Node):
     value: object          # int, float or bool
     loc: SourceLoc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Str(Node):
     value: str
     loc: SourceLoc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Name(Node):
     id: str
     loc: SourceLoc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Attribute(Node):
     value: Node
     attr: str
     loc: SourceLoc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Subscript(Node):
     value: Node
     index: tuple[Node, ...]
     loc: SourceLoc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Call(Node):
     func: Node
     args: tuple[Node, ...]
@@ -58,7 +58,7 @@ class Call(Node):
     loc: SourceLoc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class BinOp(Node):
     op: str
     left: Node
@@ -66,14 +66,14 @@ class BinOp(Node):
     loc: SourceLoc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class UnaryOp(Node):
     op: str                # "-", "+", "~", "not"
     operand: Node
     loc: SourceLoc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Compare(Node):
     left: Node
     ops: tuple[str, ...]
@@ -81,14 +81,14 @@ class Compare(Node):
     loc: SourceLoc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class BoolOp(Node):
     op: str                # "and", "or"
     values: tuple[Node, ...]
     loc: SourceLoc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class IfExp(Node):
     test: Node
     body: Node
@@ -96,7 +96,7 @@ class IfExp(Node):
     loc: SourceLoc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Tuple(Node):
     elts: tuple[Node, ...]
     loc: SourceLoc
@@ -104,14 +104,14 @@ class Tuple(Node):
 
 # -- statements ----------------------------------------------------------------
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Assign(Node):
     targets: tuple[Node, ...]       # Name, Subscript or Tuple of those; `a = b = v` has two
     value: Node
     loc: SourceLoc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class AnnAssign(Node):
     target: Name
     annotation: Node
@@ -119,7 +119,7 @@ class AnnAssign(Node):
     loc: SourceLoc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class AugAssign(Node):
     target: Node                    # Name or Subscript
     op: str
@@ -127,7 +127,7 @@ class AugAssign(Node):
     loc: SourceLoc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class If(Node):
     test: Node
     body: tuple[Node, ...]
@@ -135,7 +135,7 @@ class If(Node):
     loc: SourceLoc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class For(Node):
     target: Name
     iter: Call                      # range(...), ml.static_range(...), ml.parallel_range(...)
@@ -143,41 +143,41 @@ class For(Node):
     loc: SourceLoc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class While(Node):
     test: Node
     body: tuple[Node, ...]
     loc: SourceLoc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Break(Node):
     loc: SourceLoc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Continue(Node):
     loc: SourceLoc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Return(Node):
     value: Node | None
     loc: SourceLoc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ExprStmt(Node):
     value: Node
     loc: SourceLoc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Pass(Node):
     loc: SourceLoc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Assert(Node):
     test: Node
     msg: str | None
@@ -186,7 +186,7 @@ class Assert(Node):
 
 # -- the function ----------------------------------------------------------------
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Param(Node):
     name: str
     annotation: Node | None
@@ -194,7 +194,7 @@ class Param(Node):
     loc: SourceLoc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Function(Node):
     name: str
     params: tuple[Param, ...]

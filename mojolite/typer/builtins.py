@@ -2,7 +2,7 @@
 
 Owns: `min/max/abs/len`, the casts (`f32(x)`, `int(x)`, `float(x)`,
 `bool(x)`), the `math` module's functions, and compile-time functions (any
-callable marked with `comptime`, evaluated in Python when every argument is
+callable marked with `lang.comptime`, evaluated in Python when every argument is
 known).  Does not own kernel calls or tensor methods (exprs).
 
 Math functions follow NumPy's ufuncs, not Python's `math`: a float in gives
@@ -15,15 +15,10 @@ import builtins
 import math
 
 from .. import ir
+from ..lang import is_comptime
 from ..dtypes import DType, bool_, f32, f64, i64, bf16
 from ..errors import KernelTypeError, UnsupportedError
 from .values import Ct, ShapeOf, convert, describe, materialize, pynum, truth, unify
-
-
-def comptime(fn):
-    """Mark a Python function as callable from kernels at compile time."""
-    fn._mojolite_comptime = True
-    return fn
 
 
 def _arity(name, args, n, loc, kwargs):
@@ -175,11 +170,6 @@ def call_comptime(obj, args, kwargs, loc):
         return Ct(obj(*(a.value for a in args), **{k: v.value for k, v in kwargs.items()}))
     except (TypeError, ValueError) as e:
         raise KernelTypeError(f"{getattr(obj, '__name__', obj)}(): {e}", loc) from None
-
-
-def is_comptime(obj) -> bool:
-    return getattr(obj, "_mojolite_comptime", False) or getattr(getattr(obj, "__func__", None),
-                                                               "_mojolite_comptime", False)
 
 
 FLOAT_TYPES = (bf16, f32, f64)

@@ -16,6 +16,7 @@ from ..errors import ConstError, KernelTypeError, UndefinedNameError, Unsupporte
 from ..frontend import untyped as U
 from ..mltypes import TensorType
 from ..runtime.target import Target
+from ..lang import is_comptime
 from . import builtins as B
 from .values import Ct, RtTuple, ShapeOf, StridesOf, describe, materialize, pynum, truth, unify
 
@@ -260,7 +261,7 @@ class ExprTyper:
         kwargs = {k: self.expr(v) for k, v in n.kwargs}
         if getattr(obj, "_mojolite_kernel", False):
             return self.call_kernel(obj, args, kwargs, n)
-        if B.is_comptime(obj) or isinstance(getattr(obj, "__self__", None), Target):
+        if is_comptime(obj) or isinstance(getattr(obj, "__self__", None), Target):
             return B.call_comptime(obj, args, kwargs, n.loc)
         rule = B.lookup(obj)
         if rule is not None:

@@ -18,6 +18,7 @@ from ..dtypes import DType, bool_, i64
 from ..errors import ConstError, KernelTypeError, UndefinedNameError, UnsupportedError
 from ..frontend import untyped as U
 from ..mltypes import VOID, TensorType, Type
+from ..frontend.scan import assigned_names
 from .exprs import ExprTyper
 from .values import Ct, RtTuple, ShapeOf, coerce, describe, materialize, pynum, truth
 
@@ -37,39 +38,6 @@ class CompileRequest:
     #: (kernel, argument values, keyword values, node) -> (callee ir.Function, written param names)
     resolve_call: Callable | None = None
     callees: dict[str, ir.Function] = field(default_factory=dict)
-
-
-def assigned_names(stmts) -> set[str]:
-    """Names a block assigns, syntactically, at any depth."""
-    out: set[str] = set()
-
-    def targets(t):
-        if isinstance(t, U.Name):
-            out.add(t.id)
-        elif isinstance(t, U.Tuple):
-            for e in t.elts:
-                targets(e)
-
-    def walk(s):
-        match s:
-            case U.Assign(targets=ts):
-                for t in ts:
-                    targets(t)
-            case U.AugAssign(target=t) | U.AnnAssign(target=t):
-                targets(t)
-            case U.For(target=t, body=body):
-                targets(t)
-                for b in body:
-                    walk(b)
-            case U.If(body=body, orelse=orelse):
-                for b in body + orelse:
-                    walk(b)
-            case U.While(body=body):
-                for b in body:
-                    walk(b)
-    for s in stmts:
-        walk(s)
-    return out
 
 
 class Typer(ExprTyper):

@@ -1,0 +1,18 @@
+"""Test configuration: bounds checks on, hypothesis profiles, shared helpers.
+
+The suite runs correctness tests with bounds checking on (an out-of-range
+index fails a test instead of reading stray memory).  Hypothesis profiles:
+`ci` (derandomized, bounded; the default) and `dev` (deeper);
+choose with HYPOTHESIS_PROFILE.
+"""
+import os
+
+os.environ.setdefault("MOJOLITE_BOUNDSCHECK", "1")      # before mojolite reads its settings
+
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile("ci", max_examples=40, derandomize=True, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile("dev", max_examples=300, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
