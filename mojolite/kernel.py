@@ -125,7 +125,10 @@ class Kernel:
                 if spec is None:
                     from . import pipeline
                     arg_types = {p.name: t for p, t in zip(b.runtime, types)}
-                    spec = pipeline.compile_specialization(self, arg_types, consts, target)
+                    try:
+                        spec = pipeline.compile_specialization(self, arg_types, consts, target)
+                    except CompileError as e:         # the compiler's frames say nothing to users
+                        raise e.with_traceback(None) from None
                     self._specs[key] = spec
         return spec, values, types
 
