@@ -10,10 +10,10 @@
 from .dtypes import DType, bool_, i8, i16, i32, i64, u8, u16, u32, u64, bf16, f32, f64
 from .errors import CompileError, ConstError, KernelTypeError, UndefinedNameError, UnsupportedError
 from .kernel import Kernel, kernel
+from .lang import (comptime, dot2_bf16, dot4_i8, fma, parallel_range, select, simd_width, static_range,
+                   target)
 from .mltypes import SIMD, Const, Tensor
 from .runtime.target import Target, use_target
-from .runtime.target import current as target
-from .lang import comptime, parallel_range, static_range
 
 __version__ = "0.1.0"
 
@@ -22,4 +22,5 @@ __all__ = [
     "bool_", "i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64", "bf16", "f32", "f64",
     "CompileError", "UnsupportedError", "UndefinedNameError", "KernelTypeError", "ConstError",
     "Target", "target", "use_target", "comptime", "static_range", "parallel_range",
+    "simd_width", "fma", "select", "dot4_i8", "dot2_bf16",
 ]

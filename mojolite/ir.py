@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .dtypes import DType
-from .mltypes import TensorType, Type, VoidType
+from .mltypes import SimdType, TensorType, Type, VoidType
 from .source import SourceLoc
 
 
@@ -139,7 +139,72 @@ class Call(Expr):
     loc: SourceLoc
 
 
+@dataclass(frozen=True, eq=False)
+class Broadcast(Expr):
+    """`SIMD[T, W](scalar)`: every lane holds the scalar."""
+    value: Expr
+    type: SimdType
+    loc: SourceLoc
+
+
+@dataclass(frozen=True, eq=False)
+class SimdLoad(Expr):
+    """`x.load[W](indices)`: W consecutive elements along the last axis."""
+    tensor: Var
+    indices: tuple[Expr, ...]
+    type: SimdType
+    loc: SourceLoc
+
+
+@dataclass(frozen=True, eq=False)
+class Extract(Expr):
+    """`v[k]`: one lane of a SIMD value."""
+    vector: Expr
+    index: Expr
+    type: DType
+    loc: SourceLoc
+
+
+@dataclass(frozen=True, eq=False)
+class Reduce(Expr):
+    """`v.reduce_add()` and friends: a pairwise (tree) reduction of the lanes."""
+    op: str            # "add", "mul", "max", "min"
+    vector: Expr
+    type: DType
+    loc: SourceLoc
+
+
+@dataclass(frozen=True, eq=False)
+class Select(Expr):
+    """`ml.select(mask, a, b)`: lane-wise choice; both sides are evaluated."""
+    mask: Expr
+    a: Expr
+    b: Expr
+    type: Type
+    loc: SourceLoc
+
+
+@dataclass(frozen=True, eq=False)
+class Dot(Expr):
+    """`ml.dot4_i8(acc, a, b)` / `ml.dot2_bf16(acc, a, b)`: groups of 4 (2) products added to each lane."""
+    kind: str          # "i8x4" or "bf16x2"
+    acc: Expr
+    a: Expr
+    b: Expr
+    type: SimdType
+    loc: SourceLoc
+
+
 # -- statements ----------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class SimdStore(Stmt):
+    """`x.store[W](indices, value)`."""
+    tensor: Var
+    indices: tuple[Expr, ...]
+    value: Expr
+    loc: SourceLoc
+
 
 @dataclass(frozen=True, eq=False)
 class Assign(Stmt):
@@ -264,6 +329,9 @@ def dump(node, indent: int = 0) -> str:
         return "\n".join([f"{pad}while {dump(node.test)}:"] + [dump(s, indent + 1) for s in node.body])
     if isinstance(node, Assign):
         return f"{pad}{node.name} = {dump(node.value)}"
+    if isinstance(node, SimdStore):
+        idx = ", ".join(dump(i) for i in node.indices)
+        return f"{pad}{node.tensor.name}.store[{node.value.type.width}]({idx}, {dump(node.value)})"
     if isinstance(node, Store):
         return f"{pad}{node.tensor.name}[{', '.join(dump(i) for i in node.indices)}] = {dump(node.value)}"
     if isinstance(node, Return):
@@ -297,6 +365,18 @@ def _expr(e: Expr) -> str:
             return f"{x.name}.shape[{a}]"
         case Stride(tensor=x, axis=a):
             return f"{x.name}.strides[{a}]"
+        case Broadcast(value=v, type=t):
+            return f"{t!r}({_expr(v)})"
+        case SimdLoad(tensor=x, indices=idx, type=t):
+            return f"{x.name}.load[{t.width}]({', '.join(_expr(i) for i in idx)})"
+        case Extract(vector=v, index=k):
+            return f"{_expr(v)}[{_expr(k)}]"
+        case Reduce(op=op, vector=v):
+            return f"{_expr(v)}.reduce_{op}()"
+        case Select(mask=m, a=a, b=b):
+            return f"select({_expr(m)}, {_expr(a)}, {_expr(b)})"
+        case Dot(kind=k, acc=c, a=a, b=b):
+            return f"dot_{k}({_expr(c)}, {_expr(a)}, {_expr(b)})"
         case Intrinsic(name=n, args=args) | Call(callee=n, args=args):
             return f"{n}({', '.join(_expr(a) for a in args)})"
     return repr(e)

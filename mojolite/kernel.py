@@ -96,14 +96,15 @@ class Kernel:
         if isinstance(ret, DType):
             return ret
         if isinstance(ret, typing.TypeVar):
-            bound = self._bindings(arg_types)
+            bound = self.typevars(arg_types)
             if ret not in bound:
                 raise KernelTypeError(f"the return type {ret.__name__} of kernel '{self.__name__}' "
                                       "is not bound by any argument")
             return bound[ret]
         return None                      # no annotation: inferred from the returns
 
-    def _bindings(self, arg_types: dict) -> dict:
+    def typevars(self, arg_types: dict) -> dict:
+        """TypeVar -> the dtype the arguments of a specialization bind it to."""
         bound = {}
         for p in self.binder.runtime:
             t = arg_types[p.name]

@@ -34,6 +34,16 @@ class SimdType:
         return f"SIMD[{self.dtype}, {self.width}]"
 
 
+def elem(t) -> DType:
+    """The scalar type of a scalar, or of a SIMD type's lanes."""
+    return t.dtype if isinstance(t, SimdType) else t
+
+
+def with_elem(t, e: DType):
+    """`t` with its (lane) type replaced by `e`."""
+    return SimdType(e, t.width) if isinstance(t, SimdType) else e
+
+
 @dataclass(frozen=True)
 class VoidType:
     def __repr__(self) -> str:

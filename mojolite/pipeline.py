@@ -62,7 +62,8 @@ class _ModuleTyper:
         self.stack.append(kernel)
         try:
             req = CompileRequest(symbol, arg_types, consts, kernel.declared_return(arg_types, consts),
-                                 kernel.globals(), kernel.boundscheck, kernel.fastmath, self.resolve_call)
+                                 kernel.globals(), kernel.typevars(arg_types), kernel.boundscheck,
+                                 kernel.fastmath, self.resolve_call)
             fn = type_function(kernel.tree, req)
         finally:
             self.stack.pop()

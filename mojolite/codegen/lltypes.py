@@ -8,7 +8,7 @@ from __future__ import annotations
 from llvmlite import ir as ll
 
 from ..dtypes import DType
-from ..mltypes import TensorType, Type
+from ..mltypes import SimdType, TensorType, Type, elem, with_elem  # noqa: F401 (re-exported)
 
 _BY_TEXT = {
     "i1": ll.IntType(1), "i8": ll.IntType(8), "i16": ll.IntType(16), "i32": ll.IntType(32),
@@ -27,7 +27,33 @@ def value_type(t: Type) -> ll.Type:
     """The type of a value in registers (a tensor is a pointer to its ml_tensor)."""
     if isinstance(t, TensorType):
         return PTR
+    if isinstance(t, SimdType):
+        return ll.VectorType(_BY_TEXT[t.dtype.llvm], t.width)
     return _BY_TEXT[t.llvm]
+
+
+def mangle(t, storage: bool = False) -> str:
+    """The type suffix of an overloaded LLVM intrinsic: `f32`, `i8`, `v16f32`."""
+    e = elem(t)
+    text = e.storage if storage else e.llvm
+    scalar = {"float": "f32", "double": "f64"}.get(text, text)
+    return f"v{t.width}{scalar}" if isinstance(t, SimdType) else scalar
+
+
+class _BFloat(ll.Type):
+    """LLVM's `bfloat` (llvmlite has none); only ever the operand type of a bitcast/intrinsic."""
+
+    def _to_string(self):
+        return "bfloat"
+
+    def __eq__(self, other):
+        return isinstance(other, _BFloat)
+
+    def __hash__(self):
+        return hash("bfloat")
+
+
+BFLOAT = _BFloat()
 
 
 def storage_type(t: DType) -> ll.Type:

@@ -19,6 +19,7 @@ from .. import ir
 from ..dtypes import DType, bool_
 from ..mltypes import TensorType, VoidType
 from . import arith
+from .simd import SimdLowerer
 from .lltypes import alloca, gep, I1, I8, I32, I64, PTR, TENSOR, i64, storage_type, value_type
 
 
@@ -31,7 +32,7 @@ class TensorView:
     scope: int              # alias scope index
 
 
-class FunctionLowerer:
+class FunctionLowerer(SimdLowerer):
     def __init__(self, mb, fn: ir.Function):
         self.mb, self.fn = mb, fn
         self.llfn = mb.function(fn)
@@ -113,15 +114,22 @@ class FunctionLowerer:
         return getattr(self, f"_lower_{type(e).__name__}")(e)
 
     # -- tensor elements ------------------------------------------------------------------
-    def address(self, tensor: ir.Var, indices, loc):
+    def address(self, tensor: ir.Var, indices, loc, span: int = 1):
+        """The element pointer of `tensor[indices]`; `span` elements along the last axis are checked."""
         view = self.tensors[tensor.name]
         b = self.b
         offset = None
+        last = len(indices) - 1
         for axis, (idx_expr, extent, stride) in enumerate(zip(indices, view.shape, view.strides)):
             idx = self.expr(idx_expr)
             if self.fn.boundscheck:
-                self.check(b.icmp_unsigned(">=", idx, extent), "index",
-                           f"index {{0}} is out of bounds for axis {axis} of '{tensor.name}' "
+                bad = b.icmp_unsigned(">=", idx, extent)
+                if axis == last and span > 1:
+                    bad = b.or_(bad, b.icmp_signed(">", b.add(idx, i64(span)), extent))
+                    what = f"elements {{0}}..{{0}}+{span - 1} are"
+                else:
+                    what = "index {0} is"
+                self.check(bad, "index", f"{what} out of bounds for axis {axis} of '{tensor.name}' "
                            "with size {1}", (idx, extent), loc)
             term = idx if isinstance(stride, ll.Constant) and stride.constant == 1 else b.mul(idx, stride)
             offset = term if offset is None else b.add(offset, term)
@@ -141,7 +149,7 @@ class FunctionLowerer:
         if view.dtype == bool_:
             return self.b.icmp_unsigned("!=", raw, ll.Constant(I8, 0))
         if view.dtype.name == "bf16":
-            return arith.bf16_from_bits(self, raw)
+            return arith.bf16_from_bits(self, raw, view.dtype)
         return raw
 
     def _lower_Store(self, s: ir.Store):
@@ -150,7 +158,7 @@ class FunctionLowerer:
         if view.dtype == bool_:
             value = self.b.zext(value, I8)
         elif view.dtype.name == "bf16":
-            value = arith.bf16_to_bits(self, value)
+            value = arith.bf16_to_bits(self, value, view.dtype)
         self._memory_access(self.b.store(value, ptr, align=view.dtype.itemsize), view)
 
     def _lower_Shape(self, e: ir.Shape):
@@ -167,7 +175,7 @@ class FunctionLowerer:
         return self.b.load(self.vars[e.name], typ=value_type(e.type))
 
     def _lower_BinOp(self, e: ir.BinOp):
-        return arith.binop(self, e.op, None, self.expr(e.lhs), self.expr(e.rhs), e.type, e.loc)
+        return arith.binop(self, e.op, self.expr(e.lhs), self.expr(e.rhs), e.type, e.loc)
 
     def _lower_Cmp(self, e: ir.Cmp):
         return arith.compare(self, e.op, self.expr(e.lhs), self.expr(e.rhs), e.lhs.type)
@@ -198,7 +206,9 @@ class FunctionLowerer:
         end2 = b.block
         b.branch(join)
         b.position_at_end(join)
-        phi = b.phi(value_type(t))
+        if v1 is None:                         # statements, not values
+            return None
+        phi = b.phi(v1.type)
         phi.add_incoming(v1, end1)
         phi.add_incoming(v2, end2)
         return phi

@@ -18,6 +18,7 @@ from .. import ir
 from ..lang import is_comptime
 from ..dtypes import DType, bool_, f32, f64, i64, bf16
 from ..errors import KernelTypeError, UnsupportedError
+from .simd import RULES as SIMD_RULES
 from .values import Ct, ShapeOf, convert, describe, materialize, pynum, truth, unify
 
 
@@ -144,6 +145,7 @@ def _table():
              int: cast_rule(i64), float: cast_rule(f64), bool: cast_rule(bool_)}
     for fn, (name, nargs, pred) in MATH.items():
         table[fn] = _math_rule(fn, name, nargs, pred)
+    table.update(SIMD_RULES)
     return table
 
 

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import builtins as py_builtins
 import operator
+import typing
 
 from .. import ir
 from ..dtypes import DType, bool_, f64, i64
 from ..errors import ConstError, KernelTypeError, UndefinedNameError, UnsupportedError
 from ..frontend import untyped as U
-from ..mltypes import TensorType
+from ..mltypes import SimdAnnotation, SimdType, TensorType, elem, with_elem
 from ..runtime.target import Target
 from ..lang import is_comptime
 from . import builtins as B
-from .values import Ct, RtTuple, ShapeOf, StridesOf, describe, materialize, pynum, truth, unify
+from .simd import BoundMethod, SimdTyper, TensorMethod
+from .values import Ct, RtTuple, ShapeOf, StridesOf, describe, is_simd, materialize, pynum, truth, unify
 
 #: Compile-time folding of operators, with Python's semantics.
 FOLD = {
@@ -32,7 +34,7 @@ INT_ONLY = {"<<", ">>", "&", "|", "^"}
 BOOL_OK = {"&", "|", "^"}
 
 
-class ExprTyper:
+class ExprTyper(SimdTyper):
     """Mixin of the Typer: needs `self.env`, `self.globals`, `self.assigned`, `self.req`."""
 
     def expr(self, node: U.Node):
@@ -59,7 +61,12 @@ class ExprTyper:
         if n.id in self.assigned:
             raise UndefinedNameError(f"local variable '{n.id}' is used before it is assigned", n.loc)
         if n.id in self.globals:
-            return Ct(self.globals[n.id])
+            value = self.globals[n.id]
+            if isinstance(value, typing.TypeVar):
+                if value not in self.req.typevars:
+                    raise KernelTypeError(f"the type variable {n.id} is not bound by any argument", n.loc)
+                return Ct(self.req.typevars[value])
+            return Ct(value)
         if hasattr(py_builtins, n.id):
             return Ct(getattr(py_builtins, n.id))
         raise UndefinedNameError(f"name '{n.id}' is not defined", n.loc)
@@ -86,11 +93,9 @@ class ExprTyper:
             if n.attr in attrs:
                 return attrs[n.attr]()
             return self.tensor_method(base, n)
+        if is_simd(base):
+            return self.simd_attribute(base, n)
         raise KernelTypeError(f"{describe(base)} has no attribute '{n.attr}'", n.loc)
-
-    def tensor_method(self, tensor, n: U.Attribute):
-        raise KernelTypeError(f"a Tensor has no attribute '{n.attr}' "
-                              "(it has shape, strides, ndim and dtype)", n.loc)
 
     def axis(self, tensor: ir.Var, node: U.Node) -> int:
         v = self.expr(node)
@@ -110,6 +115,8 @@ class ExprTyper:
             return node(base.tensor, self.axis(base.tensor, n.index[0]), i64, n.loc)
         if isinstance(base, ir.Expr) and isinstance(base.type, TensorType):
             return ir.Load(base, self.indices(base, n), base.type.dtype, n.loc)
+        if isinstance(base, TensorMethod) or is_simd(base):
+            return self.simd_subscript(base, n)
         if isinstance(base, (Ct, RtTuple)):
             seq = base.value if isinstance(base, Ct) else base.items
             if len(n.index) == 1:
@@ -142,23 +149,26 @@ class ExprTyper:
         if len(n.index) != nd:
             raise KernelTypeError(f"'{tensor.name}' is {nd}-d and takes {nd} "
                                   f"ind{'ex' if nd == 1 else 'ices'}, got {len(n.index)}", n.loc)
+        return self.index_values(tensor, [self.expr(i) for i in n.index], [i.loc for i in n.index])
+
+    def index_values(self, tensor: ir.Var, values, locs) -> tuple[ir.Expr, ...]:
+        """Typed values as i64 indices (a constant negative index counts from the end)."""
         out = []
-        for axis, node in enumerate(n.index):
-            v = self.expr(node)
+        for axis, (v, loc) in enumerate(zip(values, locs)):
             if isinstance(v, Ct):
                 k = pynum(v.value)
                 if not isinstance(k, int) or isinstance(k, bool):
-                    raise KernelTypeError(f"index {k!r} is not an integer", node.loc)
+                    raise KernelTypeError(f"index {k!r} is not an integer", loc)
                 if k < 0:           # x[-1]: Python's wrap-around, for constant indices only
-                    out.append(ir.BinOp("+", ir.Shape(tensor, axis, i64, node.loc),
-                                        ir.Const(k, i64, node.loc), i64, node.loc))
+                    out.append(ir.BinOp("+", ir.Shape(tensor, axis, i64, loc),
+                                        ir.Const(k, i64, loc), i64, loc))
                     continue
-                out.append(materialize(v, node.loc, i64))
+                out.append(materialize(v, loc, i64))
                 continue
-            e = materialize(v, node.loc)
+            e = materialize(v, loc)
             if not (isinstance(e.type, DType) and e.type.is_int):
-                raise KernelTypeError(f"an index must be an integer, got {describe(e)}", node.loc)
-            out.append(e if e.type == i64 else ir.Cast(e, i64, node.loc))
+                raise KernelTypeError(f"an index must be an integer, got {describe(e)}", loc)
+            out.append(e if e.type == i64 else ir.Cast(e, i64, loc))
         return tuple(out)
 
     # -- operators ---------------------------------------------------------
@@ -172,15 +182,20 @@ class ExprTyper:
             except (ZeroDivisionError, ValueError, OverflowError) as e:
                 raise ConstError(f"{a.value!r} {op} {b.value!r}: {e}", loc) from None
         x, y, t = unify(a, b, loc)
+        e = elem(t)
         if op in INT_ONLY:
-            if t == bool_ and op in BOOL_OK:
+            if e == bool_ and op in BOOL_OK:
                 return ir.BinOp(op, x, y, t, loc)
-            if not t.is_int:
-                raise KernelTypeError(f"'{op}' needs integer operands, got {t}", loc)
-        if t == bool_:              # Python: True + True == 2
-            x, y, t = ir.Cast(x, i64, loc), ir.Cast(y, i64, loc), i64
-        if op == "/" and not t.is_float:
-            x, y, t = ir.Cast(x, f64, loc), ir.Cast(y, f64, loc), f64
+            if not e.is_int:
+                raise KernelTypeError(f"'{op}' needs integer operands, got {t!r}", loc)
+        if op == "**" and e.is_int and isinstance(t, SimdType):
+            raise UnsupportedError("integer '**' on SIMD values (multiply instead)", loc)
+        if e == bool_:              # Python: True + True == 2
+            t = with_elem(t, i64)
+            x, y = ir.Cast(x, t, loc), ir.Cast(y, t, loc)
+        if op == "/" and not elem(t).is_float:
+            t = with_elem(t, f64)
+            x, y = ir.Cast(x, t, loc), ir.Cast(y, t, loc)
         return ir.BinOp(op, x, y, t, loc)
 
     def _type_UnaryOp(self, n: U.UnaryOp):
@@ -194,23 +209,24 @@ class ExprTyper:
                 raise KernelTypeError("'~' needs an integer operand", n.loc)
             return Ct({"-": operator.neg, "+": operator.pos, "~": operator.invert}[n.op](val))
         e = materialize(v, n.loc)
-        if not isinstance(e.type, DType):
+        if not isinstance(e.type, (DType, SimdType)):
             raise KernelTypeError(f"'{n.op}' of {describe(e)}", n.loc)
+        lane = elem(e.type)
         if n.op == "~":
-            if e.type == bool_:
-                return ir.UnaryOp("not", e, bool_, n.loc)
-            if not e.type.is_int:
-                raise KernelTypeError(f"'~' needs an integer operand, got {e.type}", n.loc)
+            if lane == bool_:
+                return ir.UnaryOp("not", e, e.type, n.loc)
+            if not lane.is_int:
+                raise KernelTypeError(f"'~' needs an integer operand, got {e.type!r}", n.loc)
             return ir.UnaryOp("~", e, e.type, n.loc)
-        if e.type == bool_:
-            e = ir.Cast(e, i64, n.loc)
+        if lane == bool_:
+            e = ir.Cast(e, with_elem(e.type, i64), n.loc)
         return e if n.op == "+" else ir.UnaryOp("-", e, e.type, n.loc)
 
     def compare(self, op: str, a, b, loc):
         if isinstance(a, Ct) and isinstance(b, Ct):
             return Ct(FOLD[op](pynum(a.value), pynum(b.value)))
         x, y, t = unify(a, b, loc)
-        return ir.Cmp(op, x, y, bool_, loc)
+        return ir.Cmp(op, x, y, with_elem(t, bool_), loc)
 
     def _type_Compare(self, n: U.Compare):
         left = self.expr(n.left)
@@ -254,11 +270,15 @@ class ExprTyper:
     # -- calls ---------------------------------------------------------------
     def _type_Call(self, n: U.Call):
         func = self.expr(n.func)
+        args = [self.expr(a) for a in n.args]
+        kwargs = {k: self.expr(v) for k, v in n.kwargs}
+        if isinstance(func, (TensorMethod, BoundMethod)):
+            return self.call_simd(func, args, kwargs, n)
         if not isinstance(func, Ct):
             raise KernelTypeError(f"{describe(func)} is not callable", n.func.loc)
         obj = func.value
-        args = [self.expr(a) for a in n.args]
-        kwargs = {k: self.expr(v) for k, v in n.kwargs}
+        if isinstance(obj, SimdAnnotation):
+            return self.construct_simd(obj, args, kwargs, n)
         if getattr(obj, "_mojolite_kernel", False):
             return self.call_kernel(obj, args, kwargs, n)
         if is_comptime(obj) or isinstance(getattr(obj, "__self__", None), Target):

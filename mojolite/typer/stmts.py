@@ -17,9 +17,10 @@ from .. import ir
 from ..dtypes import DType, bool_, i64
 from ..errors import ConstError, KernelTypeError, UndefinedNameError, UnsupportedError
 from ..frontend import untyped as U
-from ..mltypes import VOID, TensorType, Type
+from ..mltypes import VOID, SimdAnnotation, SimdType, TensorType, Type
 from ..frontend.scan import assigned_names
 from .exprs import ExprTyper
+from .simd import simd_type
 from .values import Ct, RtTuple, ShapeOf, coerce, describe, materialize, pynum, truth
 
 UNROLL_LIMIT = 4096
@@ -33,6 +34,7 @@ class CompileRequest:
     consts: dict[str, object]               # Const parameter -> its value
     ret: Type | None                        # the declared return type; None: inferred
     globals: dict[str, object]
+    typevars: dict = field(default_factory=dict)   # TypeVar -> the DType it is bound to
     boundscheck: bool = False
     fastmath: bool = False
     #: (kernel, argument values, keyword values, node) -> (callee ir.Function, written param names)
@@ -152,8 +154,10 @@ class Typer(ExprTyper):
 
     def _type_AnnAssign(self, s: U.AnnAssign):
         t = self.expr(s.annotation)
-        if not (isinstance(t, Ct) and isinstance(t.value, DType)):
-            raise KernelTypeError(f"a local's annotation must be a scalar type, got {describe(t)}",
+        if isinstance(t, Ct) and isinstance(t.value, SimdAnnotation):
+            t = Ct(simd_type(t.value.elem, t.value.width, s.annotation.loc))
+        if not (isinstance(t, Ct) and isinstance(t.value, (DType, SimdType))):
+            raise KernelTypeError(f"a local's annotation must be a scalar or SIMD type, got {describe(t)}",
                                   s.annotation.loc)
         name = s.target.id
         if isinstance(self.env.get(name), Ct):
@@ -302,6 +306,8 @@ class Typer(ExprTyper):
 
     def _type_ExprStmt(self, s: U.ExprStmt):
         v = self.expr(s.value)
+        if isinstance(v, ir.Stmt):                 # x.store[W](...)
+            return [v]
         return [ir.ExprStmt(v, s.loc)] if isinstance(v, ir.Call) else []
 
     def _type_Pass(self, s):

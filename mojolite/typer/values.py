@@ -15,7 +15,7 @@ import numpy as np
 from .. import ir
 from ..dtypes import DType, bool_, default_dtype, promote, weak_promote
 from ..errors import ConstError, KernelTypeError
-from ..mltypes import TensorType
+from ..mltypes import SimdType, TensorType
 from ..source import SourceLoc
 
 
@@ -93,6 +93,12 @@ def coerce(v, to, loc: SourceLoc, what: str) -> ir.Expr:
         if isinstance(v, ir.Expr) and v.type == to:
             return v
         raise KernelTypeError(f"{what}: expected {to!r}, got {describe(v)}", loc)
+    if isinstance(to, SimdType):
+        if is_simd(v) and v.type == to:
+            return v
+        if is_simd(v):
+            raise KernelTypeError(f"{what}: expected {to!r}, got {v.type!r}; convert with .cast()", loc)
+        return ir.Broadcast(coerce(v, to.dtype, loc, what), to, loc)
     if isinstance(v, Ct) and v.is_number:
         value = pynum(v.value)
         if isinstance(value, float) and to.is_int:
@@ -114,8 +120,14 @@ def coerce(v, to, loc: SourceLoc, what: str) -> ir.Expr:
     return ir.Cast(e, to, loc)
 
 
-def unify(a, b, loc: SourceLoc) -> tuple[ir.Expr, ir.Expr, DType]:
+def is_simd(v) -> bool:
+    return isinstance(v, ir.Expr) and isinstance(v.type, SimdType)
+
+
+def unify(a, b, loc: SourceLoc) -> tuple[ir.Expr, ir.Expr, DType | SimdType]:
     """The operands of a binary operation, converted to their common type (dtypes rules 1-9)."""
+    if is_simd(a) or is_simd(b):
+        return unify_simd(a, b, loc)
     for side in (a, b):
         if isinstance(side, ir.Expr) and not isinstance(side.type, DType):
             raise KernelTypeError(f"operand is {describe(side)}, not a scalar", loc)
@@ -133,6 +145,36 @@ def unify(a, b, loc: SourceLoc) -> tuple[ir.Expr, ir.Expr, DType]:
         except TypeError as e:
             raise KernelTypeError(str(e), loc) from None
     return convert(a, t, loc), convert(b, t, loc), t
+
+
+def unify_simd(a, b, loc: SourceLoc):
+    """Operands where one is SIMD: lane types combine by the same rules; scalars broadcast."""
+    widths = {v.type.width for v in (a, b) if is_simd(v)}
+    if len(widths) > 1:
+        raise KernelTypeError(f"SIMD widths differ: {a.type!r} and {b.type!r}", loc)
+    width = widths.pop()
+    for v in (a, b):
+        if not (is_simd(v) or isinstance(v, Ct) and v.is_number
+                or isinstance(v, ir.Expr) and isinstance(v.type, DType)):
+            raise KernelTypeError(f"{describe(v)} cannot be an operand of a SIMD operation", loc)
+    lane = lambda v: v.type.dtype if is_simd(v) else v.type          # noqa: E731
+    try:
+        if isinstance(a, Ct):
+            e = weak_promote(pynum(a.value), lane(b))
+        elif isinstance(b, Ct):
+            e = weak_promote(pynum(b.value), lane(a))
+        else:
+            e = promote(lane(a), lane(b))
+    except TypeError as err:
+        raise KernelTypeError(str(err), loc) from None
+    return to_simd(a, e, width, loc), to_simd(b, e, width, loc), SimdType(e, width)
+
+
+def to_simd(v, e: DType, width: int, loc: SourceLoc) -> ir.Expr:
+    """`v` as SIMD[e, width]: a scalar broadcasts, a SIMD value converts lane-wise."""
+    if is_simd(v):
+        return v if v.type.dtype == e else ir.Cast(v, SimdType(e, width), loc)
+    return ir.Broadcast(convert(v, e, loc), SimdType(e, width), loc)
 
 
 def convert(v, to: DType, loc: SourceLoc) -> ir.Expr:
@@ -155,6 +197,9 @@ def truth(v, loc: SourceLoc):
             return Ct(bool(v.value))
         raise KernelTypeError(f"{describe(v)} has no truth value in a kernel", loc)
     e = materialize(v, loc)
+    if isinstance(e.type, SimdType):
+        raise KernelTypeError(f"a SIMD value has no single truth value; use ml.select(mask, a, b) "
+                              "or reduce it (.reduce_max())", loc)
     if not isinstance(e.type, DType):
         raise KernelTypeError(f"{describe(e)} has no truth value", loc)
     if e.type == bool_:
