@@ -196,7 +196,10 @@ class Binder:
             return iv
         if isinstance(v, (complex, np.complexfloating)):
             raise TypeError(f"{self.where(p)} must be a real number ({t}), got {_type_name(v)}")
-        fv = float(v)
+        try:
+            fv = float(v)
+        except OverflowError:
+            raise OverflowError(f"{self.where(p)} is {v!r}, which overflows {t}") from None
         if t.name != "f64" and math.isfinite(fv):
             with np.errstate(over="ignore"):
                 narrowed = float(t.numpy.type(fv))

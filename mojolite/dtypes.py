@@ -16,7 +16,7 @@ Promotion rules (`promote(a, b)`), the NumPy 2 / NEP 50 rules:
      (i8/u8 -> bf16, i16/u16 -> f32, wider -> f64).
   6. Two floats give the wider; bf16 with f32 gives f32.
 Weak Python scalars (literals, compile-time numbers; `weak_promote`):
-  7. A Python int adopts the other operand's type; it must fit that type.
+  7. A Python int adopts the other operand's type (bool: i64); it must fit that type.
   8. A Python float adopts a float operand's type and makes an integer or
      bool operand f64.
   9. A Python bool adopts the other type.
@@ -81,10 +81,14 @@ class DType:
                 return False
             lo, hi = self.int_range()
             return lo <= value <= hi
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:                 # an int beyond any float
+            return False
         if math.isnan(value) or math.isinf(value):
             return True
-        return math.isfinite(float(self.numpy.type(value))) if abs(value) > 1 else True
+        with np.errstate(over="ignore"):
+            return math.isfinite(float(self.numpy.type(value))) if abs(value) > 1 else True
 
     def __call__(self, value):
         """Outside a kernel, `f32(x)` is NumPy's scalar of this type."""
@@ -175,7 +179,7 @@ def weak_promote(value, other: DType) -> DType:
     if isinstance(value, (bool, np.bool_)):
         return other
     if isinstance(value, int):
-        return other
+        return i64 if other.kind == "b" else other
     if isinstance(value, float):
         return other if other.is_float else f64
     raise TypeError(f"{type(value).__name__} is not a scalar")

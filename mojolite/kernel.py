@@ -148,8 +148,8 @@ class Kernel:
         c_args = [id(v) if isinstance(t, TensorType) else b.scalar_value(p, t, v)
                   for p, t, v in zip(b.runtime, types, values)]
         result = spec.entry.call(c_args, values)
-        if self._fast_ok and not kwargs and targets.override() is None:
-            self._fast = spec.fast           # the next call tries this specialization first
+        if not kwargs and len(args) == len(b.runtime) and self._fast_ok and targets.override() is None:
+            self._fast = spec.fast           # the next such call tries this specialization first
         return result
 
     @cached_property

@@ -10,7 +10,6 @@ from __future__ import annotations
 import ast
 import inspect
 import linecache
-import textwrap
 from dataclasses import dataclass
 
 
@@ -48,8 +47,14 @@ class KernelSource:
         line = node.lineno + self.first_line - 1
         end = getattr(node, "end_col_offset", None)
         same_line = getattr(node, "end_lineno", node.lineno) == node.lineno
-        return SourceLoc(self.name, self.filename, line, node.col_offset + self.indent,
-                         end + self.indent if end is not None and same_line else None)
+        col = self._chars(node.lineno, node.col_offset)
+        end_col = self._chars(node.lineno, end) if end is not None and same_line else None
+        return SourceLoc(self.name, self.filename, line, col, end_col)
+
+    def _chars(self, lineno: int, byte_offset: int) -> int:
+        """`ast` columns count UTF-8 bytes; carets need characters (of the file's line)."""
+        text = self.text.splitlines()[lineno - 1] if lineno <= len(self.text.splitlines()) else ""
+        return len(text.encode()[:byte_offset].decode(errors="ignore")) + self.indent
 
 
 def kernel_source(fn) -> KernelSource:
@@ -61,9 +66,10 @@ def kernel_source(fn) -> KernelSource:
             f"mojolite cannot find the source of {name!r}: a plain `python` REPL keeps none. "
             "Define kernels in a file, in IPython/Jupyter, or in the console started by "
             "`python -m mojolite`, which records what you type.") from None
-    raw = "".join(lines)
-    text = textwrap.dedent(raw)
-    indent = len(lines[0]) - len(lines[0].lstrip())   # what dedent removed
+    indent = len(lines[0]) - len(lines[0].lstrip())   # the def's (or decorator's) indentation
+    prefix = lines[0][:indent]
+    # Strip exactly that indentation; lines without it (a comment or a string's line at column 0) stay.
+    text = "".join(line[indent:] if line.startswith(prefix) else line for line in lines)
     module = ast.parse(text)
     fdefs = [n for n in module.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
     if not fdefs:

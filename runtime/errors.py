@@ -30,7 +30,7 @@ EXCEPTIONS = {code: exc for code, exc in KINDS.values()}
 CTX_WORDS = 8         # int64 words of the context buffer
 CTX_DETAIL = 0        # ctx[0:4]: details of an error
 CTX_RESULT = 4        # ctx[4]: the return value, bit-cast into an int64
-CTX_FLAGS = 5         # ctx[5]: bit 0 = skip the argument overlap check
+CTX_FLAGS = 5         # ctx[5]: bit k = skip the k-th argument overlap check (k >= 63: bit 63)
 
 
 @dataclass(frozen=True)

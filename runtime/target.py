@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -19,13 +20,22 @@ _X86_V2 = _X86_V1 + ("cx16", "popcnt", "sahf", "sse3", "sse4.1", "sse4.2", "ssse
 _X86_V3 = _X86_V2 + ("avx", "avx2", "bmi", "bmi2", "f16c", "fma", "lzcnt", "movbe", "xsave")
 _X86_V4 = _X86_V3 + ("avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl")
 
-#: preset name -> (LLVM CPU name, features it guarantees)
-PRESETS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "x86-64": ("x86-64", _X86_V1),
-    "x86-64-v2": ("x86-64-v2", _X86_V2),
-    "x86-64-v3": ("x86-64-v3", _X86_V3),
-    "x86-64-v4": ("x86-64-v4", _X86_V4),
+_A64 = ("neon", "fp-armv8")
+X86_TRIPLE = "x86_64-unknown-linux-gnu"
+AARCH64_TRIPLE = "aarch64-unknown-linux-gnu"
+
+#: preset name -> (triple, LLVM CPU name, features it guarantees)
+PRESETS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "x86-64": (X86_TRIPLE, "x86-64", _X86_V1),
+    "x86-64-v2": (X86_TRIPLE, "x86-64-v2", _X86_V2),
+    "x86-64-v3": (X86_TRIPLE, "x86-64-v3", _X86_V3),
+    "x86-64-v4": (X86_TRIPLE, "x86-64-v4", _X86_V4),
+    "aarch64": (AARCH64_TRIPLE, "generic", _A64 + ("dotprod", "bf16", "i8mm")),
+    "aarch64-base": (AARCH64_TRIPLE, "generic", _A64),
 }
+
+#: (L1 data, L2, L3) bytes assumed for targets other than the host
+DEFAULT_CACHES = {"x86_64": (32 << 10, 1 << 20, 32 << 20), "aarch64": (64 << 10, 1 << 20, 32 << 20)}
 
 
 @dataclass(frozen=True)
@@ -36,6 +46,7 @@ class Target:
     triple: str
     cpu: str
     features: frozenset[str] = field(default_factory=frozenset)
+    caches: tuple[int, int, int] = (32 << 10, 1 << 20, 32 << 20)     # L1 data, L2, L3 bytes
 
     def has(self, feature: str) -> bool:
         return feature in self.features
@@ -51,6 +62,8 @@ class Target:
 
     @property
     def vector_bits(self) -> int:
+        if self.arch == "aarch64":
+            return 128
         if self.has("avx512f"):
             return 512
         if self.has("avx"):
@@ -67,9 +80,22 @@ class Target:
         """Lanes of a `bits`-wide element in one vector register."""
         return self.vector_bits // bits
 
+    @property
+    def l1d(self) -> int:
+        return self.caches[0]
+
+    @property
+    def l2(self) -> int:
+        return self.caches[1]
+
+    @property
+    def l3(self) -> int:
+        return self.caches[2]
+
     def describe(self) -> str:
-        return (f"{self.name}: {self.triple}, cpu={self.cpu}, {self.vector_bits}-bit vectors, "
-                f"{len(self.features)} features")
+        kib = "/".join(f"{c >> 10}K" for c in self.caches)
+        return (f"{self.name}: {self.triple}, cpu={self.cpu}, {self.vector_bits}-bit vectors x "
+                f"{self.vector_registers}, caches {kib}, {len(self.features)} features")
 
 
 @lru_cache(maxsize=None)
@@ -80,7 +106,33 @@ def host() -> Target:
     llvm.initialize_native_asmprinter()
     feats = llvm.get_host_cpu_features()
     enabled = frozenset(name for name, on in feats.items() if on)
-    return Target("host", llvm.get_process_triple(), llvm.get_host_cpu_name(), enabled)
+    triple = llvm.get_process_triple()
+    caches = _host_caches() or DEFAULT_CACHES.get(triple.split("-")[0], DEFAULT_CACHES["x86_64"])
+    return Target("host", triple, llvm.get_host_cpu_name(), enabled, caches)
+
+
+def _host_caches() -> tuple[int, int, int] | None:
+    """(L1 data, L2, L3) sizes from Linux's sysfs, or None where it is not readable."""
+    found = {}
+    base = "/sys/devices/system/cpu/cpu0/cache"
+    try:
+        for entry in os.listdir(base):
+            d = os.path.join(base, entry)
+            if not entry.startswith("index"):
+                continue
+            with open(os.path.join(d, "level")) as f:
+                level = int(f.read())
+            with open(os.path.join(d, "type")) as f:
+                kind = f.read().strip()
+            with open(os.path.join(d, "size")) as f:
+                size = f.read().strip()
+            if kind != "Instruction":
+                found[level] = int(size[:-1]) << 10 if size.endswith("K") else int(size)
+    except (OSError, ValueError):
+        return None
+    if 1 not in found or 2 not in found:
+        return None
+    return found[1], found[2], found.get(3, found[2])
 
 
 def preset(name: str) -> Target:
@@ -89,9 +141,13 @@ def preset(name: str) -> Target:
     if name not in PRESETS:
         valid = ", ".join(["host", *PRESETS])
         raise ValueError(f"unknown target {name!r}; valid presets: {valid}")
-    cpu, feats = PRESETS[name]
-    return Target(name, host().triple if host().arch == "x86_64" else "x86_64-unknown-linux-gnu",
-                  cpu, frozenset(feats))
+    triple, cpu, feats = PRESETS[name]
+    arch = triple.split("-")[0]
+    h = host()
+    if arch == h.arch:
+        triple = h.triple
+    caches = h.caches if arch == h.arch else DEFAULT_CACHES[arch]
+    return Target(name, triple, cpu, frozenset(feats), caches)
 
 
 def can_run(target: Target) -> bool:

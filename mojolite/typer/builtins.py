@@ -85,13 +85,14 @@ def _len(tp, args, kwargs, loc):
 
 # -- casts -----------------------------------------------------------------------
 
-def cast_rule(to: DType):
+def cast_rule(to: DType, python: bool = False):
+    """`f32(x)` gives a typed value; Python's `int(x)`/`float(x)` of a constant stay weak constants."""
     def rule(tp, args, kwargs, loc):
         _arity(to.name, args, 1, loc, kwargs)
         v = args[0]
         if to == bool_:
             return truth(v, loc)
-        if isinstance(v, Ct) and v.is_number and to in (i64, f64):
+        if python and isinstance(v, Ct) and v.is_number:
             value = pynum(v.value)
             if to == i64 and isinstance(value, float):
                 if not math.isfinite(value):
@@ -142,7 +143,7 @@ def _math_rule(fn, name, nargs, predicate):
 
 def _table():
     table = {min: _minmax("min"), max: _minmax("max"), abs: _abs, len: _len,
-             int: cast_rule(i64), float: cast_rule(f64), bool: cast_rule(bool_)}
+             int: cast_rule(i64, python=True), float: cast_rule(f64, python=True), bool: cast_rule(bool_)}
     for fn, (name, nargs, pred) in MATH.items():
         table[fn] = _math_rule(fn, name, nargs, pred)
     table.update(SIMD_RULES)

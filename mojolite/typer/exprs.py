@@ -225,6 +225,9 @@ class ExprTyper(SimdTyper):
     def compare(self, op: str, a, b, loc):
         if isinstance(a, Ct) and isinstance(b, Ct):
             return Ct(FOLD[op](pynum(a.value), pynum(b.value)))
+        known = _beyond_range(op, a, b)
+        if known is not None:               # i8 < 300: NumPy 2 compares by value
+            return known
         x, y, t = unify(a, b, loc)
         return ir.Cmp(op, x, y, with_elem(t, bool_), loc)
 
@@ -292,6 +295,22 @@ class ExprTyper(SimdTyper):
         name = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None) or repr(obj)
         raise UnsupportedError(f"calling '{name}' is not supported in a kernel (kernels may call "
                                "@kernel functions, casts, min/max/abs/len and math functions)", n.func.loc)
+
+
+def _beyond_range(op: str, a, b):
+    """A comparison of an integer with a constant integer outside its type's range is known."""
+    if isinstance(a, Ct):
+        flipped = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}[op]
+        return _beyond_range(flipped, b, a)
+    if not (isinstance(b, Ct) and isinstance(pynum(b.value), int) and isinstance(a, ir.Expr)
+            and isinstance(a.type, DType) and a.type.is_int):
+        return None
+    lo, hi = a.type.int_range()
+    value = pynum(b.value)
+    if lo <= value <= hi:
+        return None
+    above = value > hi                     # then every a is below the constant
+    return Ct({"<": above, "<=": above, ">": not above, ">=": not above, "==": False, "!=": True}[op])
 
 
 def _has_call(v) -> bool:
