@@ -157,6 +157,14 @@ class SimdLoad(Expr):
 
 
 @dataclass(frozen=True, eq=False)
+class Bitcast(Expr):
+    """`v.bitcast(U)`: the same bits as lanes of U (the lane count scales with the lane size)."""
+    value: Expr
+    type: SimdType
+    loc: SourceLoc
+
+
+@dataclass(frozen=True, eq=False)
 class Extract(Expr):
     """`v[k]`: one lane of a SIMD value."""
     vector: Expr
@@ -369,6 +377,8 @@ def _expr(e: Expr) -> str:
             return f"{t!r}({_expr(v)})"
         case SimdLoad(tensor=x, indices=idx, type=t):
             return f"{x.name}.load[{t.width}]({', '.join(_expr(i) for i in idx)})"
+        case Bitcast(value=v, type=t):
+            return f"{_expr(v)}.bitcast({t!r})"
         case Extract(vector=v, index=k):
             return f"{_expr(v)}[{_expr(k)}]"
         case Reduce(op=op, vector=v):

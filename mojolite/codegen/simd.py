@@ -122,6 +122,9 @@ class SimdLowerer:
             return arith.binop(self, "+" if op == "add" else "*", a, b, t, None)
         return arith.intrinsic(self, op, [a, b], t, t)
 
+    def _lower_Bitcast(self, e: ir.Bitcast):
+        return self.b.bitcast(self.expr(e.value), value_type(e.type))
+
     def _lower_Select(self, e: ir.Select):
         return self.b.select(self.expr(e.mask), self.expr(e.a), self.expr(e.b))
 

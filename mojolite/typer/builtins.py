@@ -19,7 +19,7 @@ from ..lang import is_comptime
 from ..dtypes import DType, bool_, f32, f64, i64, bf16
 from ..errors import KernelTypeError, UnsupportedError
 from .simd import RULES as SIMD_RULES
-from .values import Ct, ShapeOf, convert, describe, materialize, pynum, truth, unify
+from .values import Ct, RegArray, RtTuple, ShapeOf, convert, describe, materialize, pynum, truth, unify
 
 
 def _arity(name, args, n, loc, kwargs):
@@ -73,6 +73,10 @@ def _len(tp, args, kwargs, loc):
     v = args[0]
     if isinstance(v, Ct) and isinstance(v.value, (tuple, str)):
         return Ct(len(v.value))
+    if isinstance(v, RegArray):
+        return Ct(len(v.types))
+    if isinstance(v, RtTuple):
+        return Ct(len(v.items))
     if isinstance(v, ShapeOf):
         return Ct(v.tensor.type.ndim)
     e = materialize(v, loc)

@@ -20,7 +20,8 @@ from ..runtime.target import Target
 from ..lang import is_comptime
 from . import builtins as B
 from .simd import BoundMethod, SimdTyper, TensorMethod
-from .values import Ct, RtTuple, ShapeOf, StridesOf, describe, is_simd, materialize, pynum, truth, unify
+from .values import (Ct, RegArray, RtTuple, ShapeOf, StridesOf, describe, is_simd, materialize, pynum,
+                     sequence, truth, unify)
 
 #: Compile-time folding of operators, with Python's semantics.
 FOLD = {
@@ -117,6 +118,8 @@ class ExprTyper(SimdTyper):
             return ir.Load(base, self.indices(base, n), base.type.dtype, n.loc)
         if isinstance(base, TensorMethod) or is_simd(base):
             return self.simd_subscript(base, n)
+        if isinstance(base, RegArray):
+            return base.var(self.reg_index(base, n), n.loc)
         if isinstance(base, (Ct, RtTuple)):
             seq = base.value if isinstance(base, Ct) else base.items
             if len(n.index) == 1:
@@ -133,6 +136,17 @@ class ExprTyper(SimdTyper):
             if isinstance(base, Ct):
                 return self.ct_subscript(base, n)
         raise KernelTypeError(f"{describe(base)} cannot be indexed", n.loc)
+
+    def reg_index(self, base: RegArray, n: U.Subscript) -> int:
+        k = self.expr(n.index[0]) if len(n.index) == 1 else None
+        if not (isinstance(k, Ct) and isinstance(pynum(k.value), int)):
+            raise KernelTypeError(f"the list '{base.name}' can only be indexed by one compile-time "
+                                  "integer (it lives in registers)", n.loc)
+        idx = pynum(k.value)
+        if not -len(base.types) <= idx < len(base.types):
+            raise ConstError(f"index {idx} is out of range for the list '{base.name}' of "
+                             f"{len(base.types)}", n.loc)
+        return idx % len(base.types)
 
     def ct_subscript(self, base: Ct, n: U.Subscript):
         keys = tuple(self.expr(i) for i in n.index)
@@ -176,6 +190,8 @@ class ExprTyper(SimdTyper):
         return self.binop(n.op, self.expr(n.left), self.expr(n.right), n.loc)
 
     def binop(self, op: str, a, b, loc):
+        if sequence(a) is not None or sequence(b) is not None:
+            return self.sequence_op(op, a, b, loc)
         if isinstance(a, Ct) and isinstance(b, Ct) and a.is_number and b.is_number:
             try:
                 return Ct(FOLD[op](pynum(a.value), pynum(b.value)))
@@ -197,6 +213,22 @@ class ExprTyper(SimdTyper):
             t = with_elem(t, f64)
             x, y = ir.Cast(x, t, loc), ir.Cast(y, t, loc)
         return ir.BinOp(op, x, y, t, loc)
+
+    def sequence_op(self, op: str, a, b, loc):
+        """`[v] * n` and `xs + ys` on tuples and lists (n compile-time)."""
+        sa, sb = sequence(a), sequence(b)
+        if op == "+" and sa is not None and sb is not None:
+            items = sa + sb
+        elif op == "*" and (sa is None) != (sb is None):
+            items, count = (sa, b) if sa is not None else (sb, a)
+            if not (isinstance(count, Ct) and isinstance(pynum(count.value), int)):
+                raise KernelTypeError("a list can only be repeated a compile-time number of times", loc)
+            items = items * pynum(count.value)
+        else:
+            raise KernelTypeError(f"'{op}' of {describe(a)} and {describe(b)}", loc)
+        if all(isinstance(i, Ct) for i in items):
+            return Ct(tuple(i.value for i in items))
+        return RtTuple(tuple(items))
 
     def _type_UnaryOp(self, n: U.UnaryOp):
         v = self.expr(n.operand)

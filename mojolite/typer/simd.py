@@ -57,14 +57,14 @@ class SimdTyper:
                               "(it has shape, strides, ndim, dtype, load and store)", n.loc)
 
     def simd_attribute(self, v: ir.Expr, n):
-        if n.attr in REDUCTIONS or n.attr == "cast":
+        if n.attr in REDUCTIONS or n.attr in ("cast", "bitcast"):
             return BoundMethod(v, n.attr)
         if n.attr == "width":
             return Ct(v.type.width)
         if n.attr == "dtype":
             return Ct(v.type.dtype)
         raise KernelTypeError(f"a SIMD value has no attribute '{n.attr}' (it has reduce_add, reduce_mul, "
-                              "reduce_max, reduce_min, cast, width and dtype)", n.loc)
+                              "reduce_max, reduce_min, cast, bitcast, width and dtype)", n.loc)
 
     def simd_subscript(self, base, n):
         if isinstance(base, TensorMethod):
@@ -95,16 +95,30 @@ class SimdTyper:
         if isinstance(func, TensorMethod):
             return self._load_store(func, args, n)
         v = func.value
-        if func.name == "cast":
+        if func.name in ("cast", "bitcast"):
             if len(args) != 1 or not (isinstance(args[0], Ct) and isinstance(args[0].value, DType)):
-                raise KernelTypeError("v.cast(T) takes one scalar type", n.loc)
-            return ir.Cast(v, SimdType(args[0].value, v.type.width), n.loc)
+                raise KernelTypeError(f"v.{func.name}(T) takes one scalar type", n.loc)
+            to = args[0].value
+            if func.name == "cast":
+                return ir.Cast(v, SimdType(to, v.type.width), n.loc)
+            return self._bitcast(v, to, n)
         if args:
             raise KernelTypeError(f"v.{func.name}() takes no arguments", n.loc)
         op = REDUCTIONS[func.name]
         if v.type.dtype == bool_:
             raise KernelTypeError(f"v.{func.name}() of bool lanes; cast them first (.cast(i32))", n.loc)
         return ir.Reduce(op, v, v.type.dtype, n.loc)
+
+    def _bitcast(self, v: ir.Expr, to: DType, n):
+        frm = v.type.dtype
+        for t in (frm, to):
+            if t.name in ("bool", "bf16"):
+                raise KernelTypeError(f"v.bitcast() of {t} lanes (their register form is not their "
+                                      "memory form); use .cast()", n.loc)
+        bits = frm.bits * v.type.width
+        if bits % to.bits:
+            raise KernelTypeError(f"{v.type!r} ({bits} bits) cannot be split into {to} lanes", n.loc)
+        return ir.Bitcast(v, simd_type(to, bits // to.bits, n.loc), n.loc)
 
     def _load_store(self, m: TensorMethod, args, n):
         if m.width is None:

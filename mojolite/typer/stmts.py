@@ -21,7 +21,7 @@ from ..mltypes import VOID, SimdAnnotation, SimdType, TensorType, Type
 from ..frontend.scan import assigned_names
 from .exprs import ExprTyper
 from .simd import simd_type
-from .values import Ct, RtTuple, ShapeOf, coerce, describe, materialize, pynum, truth
+from .values import Ct, RegArray, RtTuple, ShapeOf, coerce, describe, materialize, pynum, sequence, truth
 
 UNROLL_LIMIT = 4096
 
@@ -102,18 +102,40 @@ class Typer(ExprTyper):
                                       "outside loops and branches", loc)
             self.env[name] = value              # an alias of a tensor parameter
             return []
-        if isinstance(value, (ShapeOf, RtTuple)):
+        if isinstance(value, RtTuple) or isinstance(current, RegArray) and sequence(value) is not None:
+            return self.assign_list(name, sequence(value), loc)
+        if isinstance(value, ShapeOf):
             raise KernelTypeError(f"'{name}' cannot hold {describe(value)}; unpack it "
                                   "(n, m = x.shape) or index it", loc)
         e = materialize(value, loc)
         self.declare(name, e.type, loc)
         return [ir.Assign(name, e, loc)]
 
+    def assign_list(self, name: str, items: list, loc) -> list[ir.Stmt]:
+        """A list of runtime values: one variable per element (see values.RegArray)."""
+        current = self.env.get(name)
+        if isinstance(current, RegArray):
+            if len(items) != len(current.types):
+                raise KernelTypeError(f"the list '{name}' has {len(current.types)} elements; "
+                                      f"it cannot be assigned {len(items)}", loc)
+            return [ir.Assign(current.element(k), coerce(v, t, loc, f"assigning to '{name}[{k}]'"), loc)
+                    for k, (v, t) in enumerate(zip(items, current.types))]
+        if current is not None:
+            raise KernelTypeError(f"'{name}' already holds {describe(current)}; it cannot become a list", loc)
+        values = [materialize(v, loc) for v in items]
+        array = RegArray(name, tuple(v.type for v in values))
+        for k, v in enumerate(values):
+            self.declare(array.element(k), v.type, loc)
+        self.env[name] = array
+        return [ir.Assign(array.element(k), v, loc) for k, v in enumerate(values)]
+
     def unpack(self, value, n: int, loc) -> list:
         if isinstance(value, Ct) and isinstance(value.value, tuple):
             items = [Ct(v) for v in value.value]
         elif isinstance(value, RtTuple):
             items = list(value.items)
+        elif isinstance(value, RegArray):
+            items = [value.var(k, loc) for k in range(len(value.types))]
         elif isinstance(value, ShapeOf):
             items = [ir.Shape(value.tensor, a, i64, loc) for a in range(value.tensor.type.ndim)]
         else:
@@ -124,6 +146,13 @@ class Typer(ExprTyper):
 
     def store(self, target: U.Subscript, value) -> ir.Stmt:
         base = self.expr(target.value)
+        if isinstance(base, RegArray):
+            k = self.reg_index(base, target)
+            what = f"assigning to '{base.name}[{k}]'"
+            return ir.Assign(base.element(k), coerce(value, base.types[k], target.loc, what), target.loc)
+        if isinstance(base, Ct) and isinstance(base.value, tuple):
+            raise KernelTypeError(f"cannot assign to an element of the constant tuple {base.value!r}; "
+                                  "a list of runtime values can be: [f32(0)] * n", target.loc)
         if not (isinstance(base, ir.Expr) and isinstance(base.type, TensorType)):
             raise KernelTypeError(f"cannot assign to an element of {describe(base)}", target.loc)
         idx = self.indices(base, target)
@@ -172,6 +201,9 @@ class Typer(ExprTyper):
             current = self.expr(s.target)
             return self.assign(s.target, self.binop(s.op, current, self.expr(s.value), s.loc), s.loc)
         base = self.expr(s.target.value)
+        if isinstance(base, RegArray):
+            old = self.expr(s.target)
+            return [self.store(s.target, self.binop(s.op, old, self.expr(s.value), s.loc))]
         if not (isinstance(base, ir.Expr) and isinstance(base.type, TensorType)):
             raise KernelTypeError(f"cannot assign to an element of {describe(base)}", s.target.loc)
         pre, idx = [], []

@@ -44,6 +44,31 @@ class RtTuple:
     items: tuple
 
 
+@dataclass(frozen=True)
+class RegArray:
+    """A local list of runtime values indexed only by compile-time integers.
+
+    `acc = [SIMD[f32, 16](0)] * 8` makes eight variables (`acc[0]` .. `acc[7]`), so a
+    register tile of accumulators is written as a list and lives in registers."""
+    name: str
+    types: tuple
+
+    def var(self, k: int, loc) -> ir.Var:
+        return ir.Var(self.element(k), self.types[k], loc)
+
+    def element(self, k: int) -> str:
+        return f"{self.name}[{k}]"
+
+
+def sequence(v):
+    """The items of a compile-time or runtime tuple/list, or None."""
+    if isinstance(v, Ct) and isinstance(v.value, tuple):
+        return [Ct(x) for x in v.value]
+    if isinstance(v, RtTuple):
+        return list(v.items)
+    return None
+
+
 def pynum(value):
     """A NumPy scalar as the Python number it holds (compile-time arithmetic is Python's)."""
     if isinstance(value, np.bool_):
@@ -65,6 +90,8 @@ def describe(v) -> str:
         return f"{v.tensor.name}.{'shape' if isinstance(v, ShapeOf) else 'strides'}"
     if isinstance(v, RtTuple):
         return "a tuple"
+    if isinstance(v, RegArray):
+        return f"the list '{v.name}'"
     return f"a value of type {v.type!r}"
 
 
