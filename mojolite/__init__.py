@@ -17,10 +17,18 @@ from .runtime.target import Target, use_target
 
 __version__ = "0.1.0"
 
+
+def matmul(a, b, out=None):
+    """`a @ b` for 2-d arrays: f32 -> f32, bf16 -> bf16 (f32 accumulation), i8 -> i32 (exact).
+
+    Written in mojolite itself (mojolite.stdlib.matmul), compiled for this CPU on first use."""
+    from .stdlib.matmul import matmul as _matmul        # the stdlib loads on first use
+    return _matmul(a, b, out)
+
 __all__ = [
     "kernel", "Kernel", "Tensor", "Const", "SIMD", "DType",
     "bool_", "i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64", "bf16", "f32", "f64",
     "CompileError", "UnsupportedError", "UndefinedNameError", "KernelTypeError", "ConstError",
     "Target", "target", "use_target", "comptime", "static_range", "parallel_range",
-    "simd_width", "fma", "select", "dot4_i8", "dot2_bf16",
+    "simd_width", "fma", "select", "dot4_i8", "dot2_bf16", "matmul",
 ]

@@ -291,17 +291,20 @@ class Typer(ExprTyper):
         if len(values) > UNROLL_LIMIT:
             raise ConstError(f"ml.static_range() would unroll {len(values)} iterations "
                              f"(the limit is {UNROLL_LIMIT}); use range()", s.iter.loc)
-        if isinstance(self.env.get(s.target.id), ir.Var):
-            raise KernelTypeError(f"'{s.target.id}' is a runtime variable; a static_range "
-                                  "variable must be a fresh name", s.target.loc)
-        out = []
+        name = s.target.id
+        outer = self.env.get(name)              # the loop variable is the loop's own: shadowed,
+        out = []                                # then restored
         self.loops.append("static")
         try:
             for v in values:
-                self.env[s.target.id] = Ct(v)
+                self.env[name] = Ct(v)
                 out += self.block(s.body)
         finally:
             self.loops.pop()
+            if outer is None:
+                self.env.pop(name, None)
+            else:
+                self.env[name] = outer
         return out
 
     def _loop_control(self, s, word):

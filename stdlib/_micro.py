@@ -1,0 +1,106 @@
+"""The matmul microkernels: one MR x NR tile of C kept in vector registers.
+
+`micro_f32` multiplies an f32 A panel by an f32 B panel with FMAs;
+`micro_i8` multiplies an int8 A panel (u8 when shifted by +128) by an i8 B
+panel with 4-way dot products into i32 lanes.  Both write the tile to `c`
+at (row, col): stored on the first K block, added after; a partial tile
+(at the right or bottom edge) goes through the small buffer `ct` and is
+written element by element, so nothing outside C is touched.
+"""
+from __future__ import annotations
+
+from typing import TypeVar
+
+import mojolite as ml
+from mojolite import SIMD, Const, Tensor, f32, i32, kernel
+
+Q = TypeVar("Q")
+
+
+@kernel
+def write_tile(acc_c: Tensor[f32], c: Tensor[f32], row: int, col: int, mr: int, nr: int, first: bool,
+               NR: Const[int]):
+    """The edge case: the tile was stored to `acc_c` (MR x NR); add or copy its valid part."""
+    for i in range(mr):
+        for j in range(nr):
+            if first:
+                c[row + i, col + j] = acc_c[i * NR + j]
+            else:
+                c[row + i, col + j] += acc_c[i * NR + j]
+
+
+@kernel
+def micro_f32(ap: Tensor[f32], bp: Tensor[f32], c: Tensor[f32], ct: Tensor[f32],
+              aoff: int, boff: int, kc: int, row: int, col: int, mr: int, nr: int, first: bool,
+              MR: Const[int], NV: Const[int]):
+    w = ml.simd_width(f32)
+    NR = NV * w
+    acc = [SIMD[f32, w](0)] * (MR * NV)
+    bv = [SIMD[f32, w](0)] * NV
+    for p in range(kc):
+        for j in ml.static_range(NV):
+            bv[j] = bp.load[w](boff + p * NR + j * w)
+        for i in ml.static_range(MR):
+            av = SIMD[f32, w](ap[aoff + p * MR + i])
+            for j in ml.static_range(NV):
+                acc[i * NV + j] = ml.fma(av, bv[j], acc[i * NV + j])
+    if mr == MR and nr == NR:
+        for i in ml.static_range(MR):
+            for j in ml.static_range(NV):
+                if first:
+                    c.store[w](row + i, col + j * w, acc[i * NV + j])
+                else:
+                    c.store[w](row + i, col + j * w, c.load[w](row + i, col + j * w) + acc[i * NV + j])
+    else:
+        for i in ml.static_range(MR):
+            for j in ml.static_range(NV):
+                ct.store[w](i * NR + j * w, acc[i * NV + j])
+        write_tile(ct, c, row, col, mr, nr, first, NR=NR)
+
+
+@kernel
+def write_tile_i32(acc_c: Tensor[i32], c: Tensor[i32], colsum: Tensor[i32], row: int, col: int,
+                   csoff: int, mr: int, nr: int, first: bool, NR: Const[int], SHIFT: Const[bool]):
+    for i in range(mr):
+        for j in range(nr):
+            v = acc_c[i * NR + j]
+            if SHIFT:
+                v -= 128 * colsum[csoff + j]
+            if first:
+                c[row + i, col + j] = v
+            else:
+                c[row + i, col + j] += v
+
+
+@kernel
+def micro_i8(ap: Tensor[Q], bp: Tensor[ml.i8], c: Tensor[i32], ct: Tensor[i32], colsum: Tensor[i32],
+             aoff: int, boff: int, csoff: int, kc4: int, row: int, col: int, mr: int, nr: int, first: bool,
+             MR: Const[int], NV: Const[int], SHIFT: Const[bool]):
+    w = ml.simd_width(i32)
+    NR = NV * w
+    acc = [SIMD[i32, w](0)] * (MR * NV)
+    bv = [SIMD[ml.i8, 4 * w](0)] * NV
+    for p in range(kc4):
+        for j in ml.static_range(NV):
+            bv[j] = bp.load[4 * w](boff + (p * NR + j * w) * 4)
+        for i in ml.static_range(MR):
+            four = ap.load[4](aoff + (p * MR + i) * 4).bitcast(i32)
+            av = SIMD[i32, w](four[0]).bitcast(Q)
+            for j in ml.static_range(NV):
+                acc[i * NV + j] = ml.dot4_i8(acc[i * NV + j], av, bv[j])
+    if mr == MR and nr == NR:
+        for j in ml.static_range(NV):
+            fix = SIMD[i32, w](0)
+            if SHIFT:                          # (a + 128) . b = a . b + 128 * sum(b)
+                fix = colsum.load[w](csoff + j * w) * 128
+            for i in ml.static_range(MR):
+                v = acc[i * NV + j] - fix
+                if first:
+                    c.store[w](row + i, col + j * w, v)
+                else:
+                    c.store[w](row + i, col + j * w, c.load[w](row + i, col + j * w) + v)
+    else:
+        for i in ml.static_range(MR):
+            for j in ml.static_range(NV):
+                ct.store[w](i * NR + j * w, acc[i * NV + j])
+        write_tile_i32(ct, c, colsum, row, col, csoff, mr, nr, first, NR=NR, SHIFT=SHIFT)

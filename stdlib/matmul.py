@@ -1,0 +1,205 @@
+"""`matmul(a, b, out=None)`: one mojolite source for f32, bf16 and int8, BLIS-style.
+
+The algorithm of GotoBLAS/BLIS: B is packed in blocks of KC x NC into panels
+of NR columns, A in blocks of MC x KC into panels of MR rows, and a
+register-blocked microkernel (`_micro`) multiplies one A panel by one B
+panel, keeping its MR x NR tile of C in vector registers.  MR, NR and the
+blocks come from the target at compile time (`blocking`): vector width and
+register count set the tile, cache sizes the blocks.  Edges are zero-padded
+in the packed panels (`_pack`) and partial tiles written element by element;
+nothing reads or writes out of bounds.
+
+- f32 @ f32 -> f32: FMAs on f32 panels.
+- bf16 @ bf16 -> bf16: panels widened to f32 while packing (on this class of
+  CPU `vdpbf16ps` is half as fast as f32 FMAs), one C block accumulated in
+  f32 over all of K, then rounded once to bf16.
+- i8 @ i8 -> i32 (exact): 4-way dot products; with x86 VNNI (u8 x i8) A is
+  packed as a + 128 and 128 x the column sums of B are subtracted.
+
+Only the public API of mojolite is used.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+import mojolite as ml
+from mojolite import Const, Tensor, bf16, f32, i8, i32, kernel
+
+from ._micro import micro_f32, micro_i8
+from ._pack import pack_a, pack_a_i8, pack_b, pack_b_i8
+
+
+@ml.comptime
+def blocking(kind: str = "float") -> tuple[int, int, int, int, int]:
+    """(MR, NV, MC, KC, NC) for the current target: an MR x (NV vectors) tile of 32-bit lanes."""
+    t = ml.target()
+    regs = t.vector_registers
+    nv = 2 if regs <= 16 else 4
+    mr = (regs - nv - 2) // nv                      # accumulators, B vectors, one A broadcast
+    nr = nv * t.vector_bits // 32
+    kc = 512 if kind == "float" else 1024           # k of the packed panels (int8: 4 per byte group)
+    mc = max(mr, min(t.l2 // (8 * kc), 240) // mr * mr)         # the A block: well inside L2
+    nc = max(nr, min(4096, t.l3 // (8 * kc)) // nr * nr)        # the B block: in L3
+    return mr, nv, mc, kc, nc
+
+
+@ml.comptime
+def vnni_shift() -> bool:
+    """Whether int8 products use x86 VNNI's u8 x i8 form (A shifted by +128)."""
+    t = ml.target()
+    return t.arch == "x86_64" and (t.has("avx512vnni") or t.has("avxvnni"))
+
+
+@kernel
+def gemm_f32(a: Tensor[f32], b: Tensor[f32], c: Tensor[f32], ap: Tensor[f32], bp: Tensor[f32],
+             ct: Tensor[f32], MR: Const[int], NV: Const[int], MC: Const[int], KC: Const[int],
+             NC: Const[int]):
+    NR = NV * ml.simd_width(f32)
+    m, k = a.shape
+    n = b.shape[1]
+    for jc in range(0, n, NC):
+        nc = min(NC, n - jc)
+        for pc in range(0, k, KC):
+            kc = min(KC, k - pc)
+            pack_b(b, bp, pc, jc, kc, nc, NR=NR)
+            for ic in range(0, m, MC):
+                mc = min(MC, m - ic)
+                pack_a(a, ap, ic, pc, mc, kc, MR=MR)
+                for jr in range(0, nc, NR):
+                    for ir in range(0, mc, MR):
+                        micro_f32(ap, bp, c, ct, ir * kc, jr * kc, kc, ic + ir, jc + jr,
+                                  min(MR, mc - ir), min(NR, nc - jr), pc == 0, MR=MR, NV=NV)
+
+
+@kernel
+def gemm_bf16(a: Tensor[bf16], b: Tensor[bf16], c: Tensor[bf16], ap: Tensor[f32], bp: Tensor[f32],
+              ct: Tensor[f32], cblk: Tensor[f32], MR: Const[int], NV: Const[int], MC: Const[int],
+              KC: Const[int], NC: Const[int]):
+    NR = NV * ml.simd_width(f32)
+    m, k = a.shape
+    n = b.shape[1]
+    for jc in range(0, n, NC):
+        nc = min(NC, n - jc)
+        for ic in range(0, m, MC):                  # C block by C block: all of K in f32, then round
+            mc = min(MC, m - ic)
+            for pc in range(0, k, KC):
+                kc = min(KC, k - pc)
+                pack_b(b, bp, pc, jc, kc, nc, NR=NR)
+                pack_a(a, ap, ic, pc, mc, kc, MR=MR)
+                for jr in range(0, nc, NR):
+                    for ir in range(0, mc, MR):
+                        micro_f32(ap, bp, cblk, ct, ir * kc, jr * kc, kc, ir, jr,
+                                  min(MR, mc - ir), min(NR, nc - jr), pc == 0, MR=MR, NV=NV)
+            for i in range(mc):
+                for j in range(nc):
+                    c[ic + i, jc + j] = bf16(cblk[i, j])
+
+
+@kernel
+def gemm_i8(a: Tensor[i8], b: Tensor[i8], c: Tensor[i32], ap: Tensor[ml.u8], bp: Tensor[i8],
+            ct: Tensor[i32], colsum: Tensor[i32], MR: Const[int], NV: Const[int], MC: Const[int],
+            KC: Const[int], NC: Const[int]):
+    NR = NV * ml.simd_width(i32)
+    SHIFT = vnni_shift()
+    m, k = a.shape
+    n = b.shape[1]
+    for jc in range(0, n, NC):
+        nc = min(NC, n - jc)
+        for pc in range(0, k, KC):
+            kc = min(KC, k - pc)
+            kc4 = (kc + 3) // 4
+            pack_b_i8(b, bp, colsum, pc, jc, kc, nc, NR=NR)
+            for ic in range(0, m, MC):
+                mc = min(MC, m - ic)
+                pack_a_i8(a, ap, ic, pc, mc, kc, MR=MR, SHIFT=SHIFT)
+                for jr in range(0, nc, NR):
+                    for ir in range(0, mc, MR):
+                        micro_i8(ap, bp, c, ct, colsum, ir * kc4 * 4, jr * kc4 * 4, jr, kc4, ic + ir, jc + jr,
+                                 min(MR, mc - ir), min(NR, nc - jr), pc == 0, MR=MR, NV=NV, SHIFT=SHIFT)
+
+
+@kernel
+def gemm_i8_signed(a: Tensor[i8], b: Tensor[i8], c: Tensor[i32], ap: Tensor[i8], bp: Tensor[i8],
+                   ct: Tensor[i32], colsum: Tensor[i32], MR: Const[int], NV: Const[int], MC: Const[int],
+                   KC: Const[int], NC: Const[int]):
+    """The same driver where the 4-way dot products are i8 x i8 (NEON sdot, portable code)."""
+    NR = NV * ml.simd_width(i32)
+    m, k = a.shape
+    n = b.shape[1]
+    for jc in range(0, n, NC):
+        nc = min(NC, n - jc)
+        for pc in range(0, k, KC):
+            kc = min(KC, k - pc)
+            kc4 = (kc + 3) // 4
+            pack_b_i8(b, bp, colsum, pc, jc, kc, nc, NR=NR)
+            for ic in range(0, m, MC):
+                mc = min(MC, m - ic)
+                pack_a_i8(a, ap, ic, pc, mc, kc, MR=MR, SHIFT=False)
+                for jr in range(0, nc, NR):
+                    for ir in range(0, mc, MR):
+                        micro_i8(ap, bp, c, ct, colsum, ir * kc4 * 4, jr * kc4 * 4, jr, kc4, ic + ir, jc + jr,
+                                 min(MR, mc - ir), min(NR, nc - jr), pc == 0, MR=MR, NV=NV, SHIFT=False)
+
+
+RESULT = {np.dtype(np.float32): np.dtype(np.float32), bf16.numpy: bf16.numpy, np.dtype(np.int8): np.dtype(np.int32)}
+
+
+def _check(a, b, out) -> tuple[int, int, int, np.dtype]:
+    for name, x in (("a", a), ("b", b)):
+        if not isinstance(x, np.ndarray):
+            raise TypeError(f"matmul: '{name}' must be a NumPy array, got {type(x).__name__}")
+        if x.ndim != 2:
+            raise ValueError(f"matmul: '{name}' must be 2-d, got shape {x.shape}")
+    if a.dtype != b.dtype:
+        raise TypeError(f"matmul: a and b must have the same dtype, got {a.dtype} and {b.dtype}")
+    if a.dtype not in RESULT:
+        raise TypeError(f"matmul: dtype {a.dtype} is not supported (float32, bfloat16, int8)")
+    (m, k), (k2, n) = a.shape, b.shape
+    if k != k2:
+        raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not match (inner dimensions {k} != {k2})")
+    rt = RESULT[a.dtype]
+    if out is not None:
+        if not isinstance(out, np.ndarray):
+            raise TypeError(f"matmul: 'out' must be a NumPy array, got {type(out).__name__}")
+        if out.shape != (m, n) or out.dtype != rt:
+            raise ValueError(f"matmul: 'out' must have shape {(m, n)} and dtype {rt}, "
+                             f"got shape {out.shape} and dtype {out.dtype}")
+        if not out.flags.writeable:
+            raise ValueError("matmul: 'out' is read-only")
+        if np.shares_memory(out, a) or np.shares_memory(out, b):
+            raise ValueError("matmul: 'out' overlaps an input")
+    return m, k, n, rt
+
+
+def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """`a @ b` for 2-d arrays: f32 -> f32, bf16 -> bf16 (f32 accumulation), i8 -> i32 (exact)."""
+    m, k, n, rt = _check(a, b, out)
+    if out is None:
+        out = np.empty((m, n), rt)
+    if m == 0 or n == 0:
+        return out
+    if k == 0:
+        out[...] = 0
+        return out
+    kind = "int8" if a.dtype == np.int8 else "float"
+    mr, nv, mc, kc, nc = blocking(kind)
+    nr = nv * ml.target().vector_bits // 32
+    kc, nc, mc = min(kc, -(-k // 4) * 4), min(nc, -(-n // nr) * nr), min(mc, -(-m // mr) * mr)
+    ct = np.empty(mr * nr, np.int32 if kind == "int8" else np.float32)
+    if kind == "float":
+        ap = np.empty(mc * kc, np.float32)
+        bp = np.empty(nc * kc, np.float32)
+        consts = dict(MR=mr, NV=nv, MC=mc, KC=kc, NC=nc)
+        if a.dtype == np.float32:
+            gemm_f32(a, b, out, ap, bp, ct, **consts)
+        else:
+            gemm_bf16(a, b, out, ap, bp, ct, np.empty((mc, nc), np.float32), **consts)
+        return out
+    colsum = np.empty(nc, np.int32)
+    bp = np.empty(nc * kc, np.int8)
+    consts = dict(MR=mr, NV=nv, MC=mc, KC=kc, NC=nc)
+    if vnni_shift():
+        gemm_i8(a, b, out, np.empty(mc * kc, np.uint8), bp, ct, colsum, **consts)
+    else:
+        gemm_i8_signed(a, b, out, np.empty(mc * kc, np.int8), bp, ct, colsum, **consts)
+    return out
