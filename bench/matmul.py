@@ -1,0 +1,169 @@
+"""Matmul benchmark: mojolite against NumPy, PyTorch and Numba, and the measured peak.
+
+    python bench/matmul.py [--threads 1|all|both] [--quick] [--json FILE]
+
+For each dtype (f32, bf16, int8) and shape, prints GFLOP/s (GOP/s for int8) of
+every library present, the peak of this CPU for that dtype measured in the
+same run (bench/peak.py), and the ratios.  Thread counts are set through the
+environment of a child process per setting (BLAS reads them at import).
+Medians over repeats; the machine is shared, so compare ratios, not times.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+SHAPES = [(64, 64, 64), (128, 128, 128), (256, 256, 256), (512, 512, 512), (1000, 1000, 1000),
+          (1024, 1024, 1024), (2048, 2048, 2048), (4096, 64, 4096), (64, 4096, 64)]
+QUICK = [(256, 256, 256), (1024, 1024, 1024), (2048, 2048, 2048), (4096, 64, 4096)]
+
+
+def _time(fn, budget: float = 0.4, min_repeat: int = 3, max_repeat: int = 15) -> float:
+    fn()
+    times = []
+    start = time.perf_counter()
+    while len(times) < min_repeat or (time.perf_counter() - start < budget and len(times) < max_repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def _libraries(dtype: str):
+    """name -> (prepare(a, b) -> callable) for the libraries installed here."""
+    import numpy as np
+
+    import mojolite as ml
+    libs = {"mojolite": lambda a, b: (lambda out=np.empty((a.shape[0], b.shape[1]),
+                                                          np.int32 if dtype == "int8" else a.dtype):
+                                      ml.matmul(a, b, out))}
+    if dtype == "f32":
+        libs["numpy"] = lambda a, b: (lambda: a @ b)
+    elif dtype == "int8":
+        libs["numpy"] = lambda a, b: (lambda: a.astype(np.int32) @ b.astype(np.int32))
+    else:
+        libs["numpy"] = lambda a, b: (lambda: a @ b)
+    try:
+        import torch
+        torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", os.cpu_count())))
+
+        def prep_torch(a, b):
+            if dtype == "bf16":
+                ta, tb = (torch.from_numpy(x.view(np.int16)).view(torch.bfloat16) for x in (a, b))
+                return lambda: ta @ tb
+            ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+            if dtype == "int8":
+                return lambda: torch._int_mm(ta, tb)
+            return lambda: ta @ tb
+        libs["torch"] = prep_torch
+    except ImportError:
+        pass
+    try:
+        import numba
+
+        @numba.njit(cache=False)
+        def ikj(a, b, c):
+            for i in range(a.shape[0]):
+                for k in range(a.shape[1]):
+                    aik = a[i, k]
+                    for j in range(b.shape[1]):
+                        c[i, j] += aik * b[k, j]
+
+        def prep_numba(a, b):
+            if dtype == "int8":
+                a = a.astype(np.int32)
+                b = b.astype(np.int32)
+            c = np.zeros((a.shape[0], b.shape[1]), a.dtype)
+            return lambda: ikj(a, b, c)
+        if dtype != "bf16":
+            libs["numba"] = prep_numba
+    except ImportError:
+        pass
+    return libs
+
+
+def run(threads: str, shapes) -> dict:
+    import numpy as np
+
+    import mojolite as ml
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from peak import peaks
+    rng = np.random.default_rng(0)
+    peak = peaks()
+    results = {"threads": threads, "target": ml.target().describe(), "peak": peak, "rows": []}
+    for dtype in ("f32", "bf16", "int8"):
+        libs = _libraries(dtype)
+        unit = "GOP/s" if dtype == "int8" else "GFLOP/s"
+        names = list(libs)
+        pk = peak[dtype]
+        print(f"\n{dtype} matmul, {threads} thread(s), {unit}; peak of one core "
+              f"{pk:.0f}" if pk else f"\n{dtype} matmul, {threads} thread(s), {unit}; no peak instruction")
+        print(f"{'M x K x N':>18s} " + " ".join(f"{n:>9s}" for n in names) + "   ml/peak "
+              + " ".join(f"ml/{n:<6s}" for n in names[1:]))
+        for m, k, n in shapes:
+            if dtype == "int8":
+                a = rng.integers(-128, 128, (m, k)).astype(np.int8)
+                b = rng.integers(-128, 128, (k, n)).astype(np.int8)
+            else:
+                a = rng.random((m, k), dtype=np.float32)
+                b = rng.random((k, n), dtype=np.float32)
+                if dtype == "bf16":
+                    a, b = a.astype(ml.bf16.numpy), b.astype(ml.bf16.numpy)
+            ops = 2.0 * m * n * k
+            row = {"dtype": dtype, "shape": [m, k, n]}
+            for name, prep in libs.items():
+                slow = name in ("numba",) or name == "numpy" and dtype != "f32"
+                if slow and ops > 2 * 512 ** 3:
+                    row[name] = None                  # minutes for no information
+                    continue
+                try:
+                    row[name] = ops / _time(prep(a, b)) / 1e9
+                except Exception as e:                # e.g. torch._int_mm's shape rules
+                    row[name] = None
+                    row[f"{name}_error"] = str(e).splitlines()[0][:80]
+            results["rows"].append(row)
+            cell = lambda v: f"{v:9.1f}" if v else f"{'-':>9s}"         # noqa: E731
+            ours = row["mojolite"]
+            ratio = lambda v: f"{ours / v:8.2f}" if v else f"{'-':>8s}"  # noqa: E731
+            print(f"{f'{m}x{k}x{n}':>18s} " + " ".join(cell(row[nm]) for nm in names)
+                  + f"   {ours / pk if pk else float('nan'):7.2f} " + " ".join(ratio(row[nm]) for nm in names[1:]))
+    return results
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", choices=["1", "all", "both"], default="both")
+    ap.add_argument("--quick", action="store_true", help="fewer shapes")
+    ap.add_argument("--json", help="write all figures to this file")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    shapes = QUICK if args.quick else SHAPES
+    if args.child:
+        json.dump(run(args.child, shapes), sys.stdout if args.json == "-" else open(args.json, "w"))
+        return
+    settings = {"1": ["1"], "all": ["all"], "both": ["1", "all"]}[args.threads]
+    everything = []
+    for threads in settings:
+        n = "1" if threads == "1" else str(os.cpu_count())
+        env = dict(os.environ, OPENBLAS_NUM_THREADS=n, OMP_NUM_THREADS=n, MKL_NUM_THREADS=n,
+                   MOJOLITE_NUM_THREADS=n)
+        out = f"/tmp/mojolite-matmul-{os.getpid()}-{threads}.json"
+        cmd = [sys.executable, os.path.abspath(__file__), "--child", threads, "--json", out]
+        if args.quick:
+            cmd.append("--quick")
+        subprocess.run(cmd, env=env, check=True)
+        with open(out) as f:
+            everything.append(json.load(f))
+        os.unlink(out)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(everything, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""The measured peak of this CPU, written in mojolite: FMA, bf16 and int8 dot-product throughput.
+
+    python bench/peak.py
+
+Each kernel runs independent chains of one instruction on values in
+registers (as many chains as the target has registers to spare), so it
+measures the issue rate of the instruction, not memory.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+
+import numpy as np
+
+import mojolite as ml
+from mojolite import SIMD, Tensor, bf16, f32, i8, i32, i64, kernel, u8
+
+
+@kernel
+def fma_chains(n: i64, x: Tensor[f32]):
+    w = ml.simd_width(f32)
+    chains = ml.target().vector_registers - 4
+    acc = [SIMD[f32, w](x[0])] * chains
+    a = SIMD[f32, w](x[1])
+    b = SIMD[f32, w](x[2])
+    for _ in range(n):
+        for j in ml.static_range(chains):
+            acc[j] = ml.fma(acc[j], a, b)
+    s = acc[0]
+    for j in ml.static_range(1, chains):
+        s += acc[j]
+    x[3] = s.reduce_add()
+
+
+@kernel
+def bf16_chains(n: i64, x: Tensor[f32], y: Tensor[bf16]):
+    w = ml.simd_width(f32)
+    chains = ml.target().vector_registers - 4
+    acc = [SIMD[f32, w](x[0])] * chains
+    a = SIMD[bf16, 2 * w](y[0])
+    b = SIMD[bf16, 2 * w](y[1])
+    for _ in range(n):
+        for j in ml.static_range(chains):
+            acc[j] = ml.dot2_bf16(acc[j], a, b)
+    s = acc[0]
+    for j in ml.static_range(1, chains):
+        s += acc[j]
+    x[3] = s.reduce_add()
+
+
+@kernel
+def i8_chains(n: i64, x: Tensor[i32], y: Tensor[u8], z: Tensor[i8]):
+    w = ml.simd_width(i32)
+    chains = ml.target().vector_registers - 4
+    acc = [SIMD[i32, w](x[0])] * chains
+    a = SIMD[u8, 4 * w](y[0])
+    b = SIMD[i8, 4 * w](z[0])
+    for _ in range(n):
+        for j in ml.static_range(chains):
+            acc[j] = ml.dot4_i8(acc[j], a, b)
+    s = acc[0]
+    for j in ml.static_range(1, chains):
+        s += acc[j]
+    x[3] = s.reduce_add()
+
+
+def _rate(run, ops_per_iter: float, n: int = 2_000_000, repeat: int = 7) -> float:
+    run(1000)
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        run(n)
+        times.append(time.perf_counter() - t)
+    return ops_per_iter * n / statistics.median(times) / 1e9
+
+
+def peaks() -> dict[str, float | None]:
+    """GFLOP/s (f32, bf16) and GOP/s (int8) of one core, for the current target.
+
+    None where the target has no such instruction: the portable code's products
+    of loop-invariant values would be hoisted, so a "peak" would mean nothing."""
+    t = ml.target()
+    w = t.vector_bits // 32
+    chains = t.vector_registers - 4
+    x, xi = np.ones(4, np.float32), np.ones(4, np.int32)
+    y = np.ones(2, ml.bf16.numpy)
+    yu, zi = np.ones(1, np.uint8), np.ones(1, np.int8)
+    has_bf16 = t.has("avx512bf16") or t.arch == "aarch64" and t.has("bf16")
+    has_dot = t.has("avx512vnni") or t.has("avxvnni") or t.arch == "aarch64" and t.has("dotprod")
+    return {
+        "f32": _rate(lambda n: fma_chains(n, x), chains * w * 2),
+        "bf16": _rate(lambda n: bf16_chains(n, x, y), chains * w * 4) if has_bf16 else None,
+        "int8": _rate(lambda n: i8_chains(n, xi, yu, zi), chains * w * 8) if has_dot else None,
+    }
+
+
+if __name__ == "__main__":
+    for target in ("x86-64-v3", "host"):
+        with ml.use_target(target):
+            p = peaks()
+        fmt = lambda v: f"{v:7.1f}" if v is not None else "    n/a"        # noqa: E731
+        print(f"{target:10s} f32 FMA {fmt(p['f32'])} GFLOP/s   bf16 dot {fmt(p['bf16'])} GFLOP/s   "
+              f"int8 dot {fmt(p['int8'])} GOP/s")

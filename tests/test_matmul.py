@@ -1,0 +1,184 @@
+"""ml.matmul against NumPy: every dtype, edge shapes, strided inputs, targets, bad input.
+
+Tolerances: int8 exact; f32 within K x eps(f32) x the largest |term| (a K-term
+sum); bf16 within one bf16 ulp of the f64 reference rounded to bf16, plus the
+same K-dependent bound for f32 accumulation.
+"""
+import ml_dtypes
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import mojolite as ml
+from mojolite.testing import assert_close
+
+SIDES = [0, 1, 2, 3, 7, 15, 16, 17, 31, 33, 64, 65, 127, 128, 129]
+BIG_SIDES = [255, 257]
+rng = np.random.default_rng(1234)
+
+
+def operands(dtype, m, k, n, layout="C"):
+    if dtype == "int8":
+        a = rng.integers(-128, 128, (m, k)).astype(np.int8)
+        b = rng.integers(-128, 128, (k, n)).astype(np.int8)
+    else:
+        a = rng.standard_normal((m, k)).astype(np.float32)
+        b = rng.standard_normal((k, n)).astype(np.float32)
+        if dtype == "bf16":
+            a, b = a.astype(ml_dtypes.bfloat16), b.astype(ml_dtypes.bfloat16)
+    return view(a, layout), view(b, layout)
+
+
+def view(x, layout):
+    """The same values as a C, Fortran, transposed-copy or strided view."""
+    if layout == "F":
+        return np.asfortranarray(x)
+    if layout == "T":
+        return x.T.copy().T
+    if layout == "strided":
+        big = np.zeros((x.shape[0] * 2, x.shape[1] * 3), x.dtype)
+        big[::2, ::3] = x
+        return big[::2, ::3]
+    if layout == "reversed":
+        return x[::-1, ::-1].copy()[::-1, ::-1]
+    return x
+
+
+def check(dtype, a, b, c):
+    k = a.shape[1]
+    ref = a.astype(np.float64) @ b.astype(np.float64)
+    if dtype == "int8":
+        assert c.dtype == np.int32
+        np.testing.assert_array_equal(c, a.astype(np.int64) @ b.astype(np.int64))
+        return
+    scale = float(np.max(np.abs(a.astype(np.float64)), initial=0) * np.max(np.abs(b.astype(np.float64)), initial=0))
+    if dtype == "f32":
+        assert c.dtype == np.float32
+        assert_close(c, ref, "f32", terms=k, scale=scale)
+    else:
+        assert c.dtype == ml_dtypes.bfloat16
+        err = np.abs(c.astype(np.float64) - ref)
+        bound = np.abs(ref) * 2.0 ** -8 + k * 2.0 ** -23 * scale + 1e-30
+        assert np.all(err <= bound), float(np.max(err / bound))
+
+
+@pytest.mark.parametrize("dtype", ["f32", "bf16", "int8"])
+@settings(max_examples=25)
+@given(m=st.sampled_from(SIDES), k=st.sampled_from(SIDES), n=st.sampled_from(SIDES),
+       layout=st.sampled_from(["C", "F", "T", "strided", "reversed"]))
+def test_matches_numpy(dtype, m, k, n, layout):
+    """Edge shapes (0, 1, primes, non-multiples of the tiles) in every layout."""
+    a, b = operands(dtype, m, k, n, layout)
+    check(dtype, a, b, ml.matmul(a, b))
+
+
+@pytest.mark.parametrize("dtype", ["f32", "bf16", "int8"])
+@pytest.mark.parametrize("m, k, n", [(255, 257, 129), (257, 129, 255), (33, 1100, 65), (3, 2100, 5)])
+def test_larger_shapes_cross_blocks(dtype, m, k, n):
+    """Shapes that cross the cache blocks (K beyond KC: accumulation across K blocks)."""
+    a, b = operands(dtype, m, k, n)
+    check(dtype, a, b, ml.matmul(a, b))
+
+
+@pytest.mark.parametrize("value_a, value_b", [(-128, -128), (127, 127), (-128, 127), (127, -128)])
+def test_int8_extremes_are_exact(value_a, value_b):
+    """All -128 / 127: the largest sums, and the +128 shift of the VNNI path at its limits."""
+    a = np.full((37, 1031), value_a, np.int8)
+    b = np.full((1031, 45), value_b, np.int8)
+    c = ml.matmul(a, b)
+    assert np.all(c == value_a * value_b * 1031)
+
+
+@pytest.mark.parametrize("target", ["x86-64", "x86-64-v3", "x86-64-v4", "host"])
+@pytest.mark.parametrize("dtype", ["f32", "bf16", "int8"])
+def test_same_results_on_every_x86_preset(target, dtype):
+    """One source, run as SSE2, AVX2 and AVX-512 code: ints identical, floats within tolerance."""
+    a, b = operands(dtype, 45, 77, 53)
+    with ml.use_target(target):
+        c = ml.matmul(a, b)
+    check(dtype, a, b, c)
+    if dtype == "int8":
+        np.testing.assert_array_equal(c, ml.matmul(a, b))
+
+
+def test_out_is_filled_and_returned():
+    a, b = operands("f32", 20, 30, 40)
+    out = np.full((20, 40), np.nan, np.float32)
+    assert ml.matmul(a, b, out=out) is out
+    check("f32", a, b, out)
+
+
+def test_zero_inner_dimension_gives_zeros():
+    out = ml.matmul(np.ones((3, 0), np.float32), np.ones((0, 4), np.float32))
+    np.testing.assert_array_equal(out, np.zeros((3, 4), np.float32))
+
+
+@pytest.mark.parametrize("a, b, exc, words", [
+    (np.ones((2, 3), np.float32), np.ones((3, 2), np.float64), TypeError, ["float32", "float64"]),
+    (np.ones((2, 3), np.float64), np.ones((3, 2), np.float64), TypeError, ["float64"]),
+    (np.ones((2, 3), np.int32), np.ones((3, 2), np.int32), TypeError, ["int32"]),
+    ([[1.0]], np.ones((1, 1), np.float32), TypeError, ["'a'", "list"]),
+    (np.ones((2, 3), np.float32), np.ones((4, 2), np.float32), ValueError, ["(2, 3)", "(4, 2)"]),
+    (np.ones(3, np.float32), np.ones((3, 2), np.float32), ValueError, ["'a'", "2-d", "(3,)"]),
+])
+def test_bad_inputs(a, b, exc, words):
+    with pytest.raises(exc) as info:
+        ml.matmul(a, b)
+    for w in words:
+        assert w in str(info.value)
+
+
+@pytest.mark.parametrize("out, words", [
+    (np.empty((2, 3), np.float32), ["(2, 2)", "(2, 3)"]),
+    (np.empty((2, 2), np.float64), ["float32", "float64"]),
+])
+def test_bad_out(out, words):
+    with pytest.raises(ValueError) as info:
+        ml.matmul(np.ones((2, 3), np.float32), np.ones((3, 2), np.float32), out=out)
+    for w in words:
+        assert w in str(info.value)
+
+
+def test_out_overlapping_an_input_is_refused():
+    a = np.ones((4, 4), np.float32)
+    with pytest.raises(ValueError, match="overlaps"):
+        ml.matmul(a, np.ones((4, 4), np.float32), out=a)
+
+
+def test_read_only_out_is_refused():
+    out = np.empty((2, 2), np.float32)
+    out.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        ml.matmul(np.ones((2, 3), np.float32), np.ones((3, 2), np.float32), out=out)
+
+
+@pytest.mark.parametrize("kind", ["float", "int8"])
+def test_blocking_follows_the_target(kind):
+    """The tile uses the registers: AVX-512 (32 registers) gets a larger tile than AVX2 (16)."""
+    from mojolite.stdlib.matmul import blocking
+    with ml.use_target("x86-64-v3"):
+        mr3, nv3, *_ = blocking(kind)
+    with ml.use_target("x86-64-v4"):
+        mr4, nv4, *_ = blocking(kind)
+    assert mr3 * nv3 + nv3 + 1 <= 16 and mr4 * nv4 + nv4 + 1 <= 32
+    assert mr4 * nv4 > mr3 * nv3
+
+
+def test_aarch64_code_is_built_from_the_same_source():
+    """The stdlib kernels compile for AArch64 (fmla / sdot), shown as assembly."""
+    from mojolite.stdlib import matmul as mm
+    with ml.use_target("aarch64"):
+        mr, nv, mc, kc, nc = mm.blocking("float")
+    a = np.ones((8, 8), np.float32)
+    bufs = (np.empty(mc * kc, np.float32), np.empty(nc * kc, np.float32), np.empty(mr * nv * 4, np.float32))
+    asm = mm.gemm_f32.asm(a, a, a.copy(), *bufs, target="aarch64", MR=mr, NV=nv, MC=mc, KC=kc, NC=nc)
+    assert "fmla" in asm
+    ai = np.ones((8, 8), np.int8)
+    with ml.use_target("aarch64"):
+        mr, nv, mc, kc, nc = mm.blocking("int8")
+    ibufs = (np.empty(mc * kc, np.int8), np.empty(nc * kc, np.int8), np.empty(mr * nv * 4, np.int32),
+             np.empty(nc, np.int32))
+    asm = mm.gemm_i8_signed.asm(ai, ai, np.empty((8, 8), np.int32), *ibufs, target="aarch64",
+                                MR=mr, NV=nv, MC=mc, KC=kc, NC=nc)
+    assert "sdot" in asm
