@@ -18,7 +18,7 @@ import numpy as np
 
 from . import dtypes
 from .dtypes import DType
-from .mltypes import ConstAnnotation, TensorAnnotation, TensorType
+from .mltypes import ConstAnnotation, SimdAnnotation, SimdType, TensorAnnotation, TensorType
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,8 @@ def signature(fn, ndims: dict[str, int]) -> tuple[list[Param], object]:
             params.append(Param(p.name, "const", ann.kind, p.default))
         elif isinstance(ann, (DType, typing.TypeVar)):
             params.append(Param(p.name, "scalar", ann, p.default))
+        elif isinstance(ann, SimdAnnotation) and isinstance(ann.elem, DType):
+            params.append(Param(p.name, "simd", SimdType(ann.elem, int(ann.width)), p.default))
         elif ann in (int, float, bool):
             params.append(Param(p.name, "scalar", dtypes.default_dtype(ann(0)), p.default))
         else:
@@ -67,7 +69,9 @@ def signature(fn, ndims: dict[str, int]) -> tuple[list[Param], object]:
         ret = _resolve(ret, fn.__globals__)
         if ret in (int, float, bool):
             ret = dtypes.default_dtype(ret(0))
-        if not (ret is None or isinstance(ret, (DType, typing.TypeVar))):
+        if isinstance(ret, SimdAnnotation) and isinstance(ret.elem, DType):
+            ret = SimdType(ret.elem, int(ret.width))
+        if not (ret is None or isinstance(ret, (DType, typing.TypeVar, SimdType))):
             raise TypeError(f"kernel '{fn.__name__}': unsupported return annotation {ret!r}")
     return params, ret
 
@@ -128,6 +132,10 @@ class Binder:
 
     def types(self, values: list) -> tuple[list, dict]:
         """The mojolite type of each runtime argument, binding TypeVars (tensors first)."""
+        simd = [p for p in self.runtime if p.kind == "simd"]
+        if simd or isinstance(self.ret, SimdType):
+            what = f"parameter '{simd[0].name}' is {simd[0].elem!r}" if simd else f"it returns {self.ret!r}"
+            raise TypeError(f"kernel '{self.kernel}' can only be called from another kernel: {what}")
         bound: dict[typing.TypeVar, tuple[DType, str]] = {}
         types: list = [None] * len(values)
         for i, (p, v) in enumerate(zip(self.runtime, values)):

@@ -17,7 +17,7 @@ from functools import cached_property
 from .calling import Binder, signature
 from .dtypes import DType
 from .errors import CompileError, KernelTypeError
-from .mltypes import VOID, TensorType
+from .mltypes import VOID, SimdType, TensorType
 from .runtime import target as targets
 from .runtime.call import MISS
 from .runtime.config import settings
@@ -93,7 +93,7 @@ class Kernel:
         ret = self.binder.ret
         if ret is None:
             return VOID
-        if isinstance(ret, DType):
+        if isinstance(ret, (DType, SimdType)):
             return ret
         if isinstance(ret, typing.TypeVar):
             bound = self.typevars(arg_types)
@@ -148,9 +148,17 @@ class Kernel:
         c_args = [id(v) if isinstance(t, TensorType) else b.scalar_value(p, t, v)
                   for p, t, v in zip(b.runtime, types, values)]
         result = spec.entry.call(c_args, values)
-        if not kwargs and len(args) == len(b.runtime) and self._fast_ok and targets.override() is None:
+        if not kwargs and len(args) == len(b.runtime) and self._fast_ok and targets.override() is None \
+                and self._fast_agrees(types):
             self._fast = spec.fast           # the next such call tries this specialization first
         return result
+
+    def _fast_agrees(self, types) -> bool:
+        """The fast path passes Python ints and floats as they are; that is right only where a
+        scalar's TypeVar, if no tensor binds it, is bound to the type a Python number gives."""
+        tensor_bound = {p.elem for p in self.binder.runtime if p.kind == "tensor"}
+        return all(t.name in ("i64", "f64", "bool") for p, t in zip(self.binder.runtime, types)
+                   if p.kind == "scalar" and isinstance(p.elem, typing.TypeVar) and p.elem not in tensor_bound)
 
     @cached_property
     def _fast_ok(self) -> bool:

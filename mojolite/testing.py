@@ -18,7 +18,7 @@ transposes); and `assert_close`, which applies per-dtype tolerances:
 | bool and integers | exact |
 | f64 | rtol 1e-12 |
 | f32 | rtol 1e-5 |
-| bf16 | the reference is rounded to bf16 first; then 1 bf16 ulp (rtol 2**-8) |
+| bf16 | the reference is rounded to bf16 first; then 1 bf16 ulp (rtol 2**-7) |
 | sums of `terms` values | also atol = terms x eps(dtype) x `scale` (the largest |term|) |
 
 Needs hypothesis (the `test` extra).
@@ -31,7 +31,7 @@ from hypothesis.extra import numpy as hnp
 
 from .dtypes import DTYPES, DType
 
-RTOL = {"f64": 1e-12, "f32": 1e-5, "bf16": 2.0 ** -8}
+RTOL = {"f64": 1e-12, "f32": 1e-5, "bf16": 2.0 ** -7}
 EPS = {"f64": 2.0 ** -52, "f32": 2.0 ** -23, "bf16": 2.0 ** -7}
 
 
@@ -99,8 +99,8 @@ def assert_close(actual, expected, dtype=None, *, terms: int = 0, scale: float |
     d = _dtype(dtype if dtype is not None else actual.dtype)
     if actual.shape != expected.shape:
         raise AssertionError(f"shapes differ: {actual.shape} != {expected.shape}. {err_msg}")
-    if not d.is_float:
-        np.testing.assert_array_equal(actual, expected.astype(d.numpy), err_msg=err_msg)
+    if not d.is_float:                       # exact: a reference of 2.7 or 300 is no 2 or 44
+        np.testing.assert_array_equal(actual, expected, err_msg=err_msg)
         return
     if d.name == "bf16":
         expected = expected.astype(d.numpy)

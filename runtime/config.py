@@ -40,6 +40,8 @@ class Settings:
     boundscheck: bool
     #: MOJOLITE_OPT: LLVM optimisation level 0-3.
     opt_level: int
+    #: MOJOLITE_NUM_THREADS: threads of parallel loops (0: one per core).
+    num_threads: int
 
 
 def _read() -> Settings:
@@ -47,6 +49,7 @@ def _read() -> Settings:
         target=os.environ.get("MOJOLITE_TARGET", "host").strip() or "host",
         boundscheck=_flag("MOJOLITE_BOUNDSCHECK", False),
         opt_level=_int("MOJOLITE_OPT", 3),
+        num_threads=_int("MOJOLITE_NUM_THREADS", 0),
     )
 
 

@@ -169,7 +169,10 @@ class FunctionLowerer(SimdLowerer):
 
     # -- expressions ------------------------------------------------------------------------
     def _lower_Const(self, e: ir.Const):
-        return ll.Constant(value_type(e.type), e.value)
+        value = e.value
+        if e.type.name == "bf16":                # a bf16 constant holds a bf16 number too
+            value = float(e.type.numpy.type(value))
+        return ll.Constant(value_type(e.type), value)
 
     def _lower_Var(self, e: ir.Var):
         return self.b.load(self.vars[e.name], typ=value_type(e.type))

@@ -64,6 +64,9 @@ def callee_types(kernel, args: list, kwargs: dict, loc) -> tuple[dict, dict]:
         bind(p, v.type.dtype)
         types[p.name] = v.type
     for p in b.runtime:
+        if p.kind == "simd":
+            types[p.name] = p.elem
+            continue
         if p.kind != "scalar":
             continue
         v = values[p.name]

@@ -83,7 +83,10 @@ class Typer(ExprTyper):
     def assign(self, target: U.Node, value, loc) -> list[ir.Stmt]:
         if isinstance(target, U.Tuple):
             items = self.unpack(value, len(target.elts), loc)
-            return [s for t, v in zip(target.elts, items) for s in self.assign(t, v, loc)]
+            pre = []
+            if len(items) > 1:                   # `a, b = b, a`: every value is read before any is written
+                items = [self.temporary(v, loc, pre) for v in items]
+            return pre + [s for t, v in zip(target.elts, items) for s in self.assign(t, v, loc)]
         if isinstance(target, U.Subscript):
             return [self.store(target, value)]
         name = target.id
@@ -128,6 +131,17 @@ class Typer(ExprTyper):
             self.declare(array.element(k), v.type, loc)
         self.env[name] = array
         return [ir.Assign(array.element(k), v, loc) for k, v in enumerate(values)]
+
+    def temporary(self, v, loc, pre: list):
+        """`v` evaluated now into a hidden variable (constants and tensors need none)."""
+        if isinstance(v, Ct) or not isinstance(v, ir.Expr) or isinstance(v.type, TensorType) \
+                or isinstance(v, ir.Const):
+            return v
+        self.temps += 1
+        name = f"${self.temps}"
+        self.declare(name, v.type, loc)
+        pre.append(ir.Assign(name, v, loc))
+        return ir.Var(name, v.type, loc)
 
     def unpack(self, value, n: int, loc) -> list:
         if isinstance(value, Ct) and isinstance(value.value, tuple):
@@ -208,14 +222,7 @@ class Typer(ExprTyper):
             raise KernelTypeError(f"cannot assign to an element of {describe(base)}", s.target.loc)
         pre, idx = [], []
         for e in self.indices(base, s.target):        # evaluate each index once
-            if isinstance(e, (ir.Const, ir.Var)):
-                idx.append(e)
-                continue
-            self.temps += 1
-            name = f"${self.temps}"
-            self.declare(name, i64, s.loc)
-            pre.append(ir.Assign(name, e, s.loc))
-            idx.append(ir.Var(name, i64, s.loc))
+            idx.append(e if isinstance(e, ir.Var) else self.temporary(e, s.loc, pre))
         idx = tuple(idx)
         old = ir.Load(base, idx, base.type.dtype, s.target.loc)
         new = self.binop(s.op, old, self.expr(s.value), s.loc)
@@ -331,8 +338,8 @@ class Typer(ExprTyper):
         value = self.expr(s.value)
         if self.ret is None:
             e = materialize(value, s.loc)
-            if not isinstance(e.type, DType):
-                raise KernelTypeError(f"a kernel returns scalars, not {describe(e)}", s.loc)
+            if not isinstance(e.type, (DType, SimdType)):
+                raise KernelTypeError(f"a kernel returns scalars or SIMD values, not {describe(e)}", s.loc)
             self.ret = e.type
             return [ir.Return(e, s.loc)]
         if self.ret == VOID:
