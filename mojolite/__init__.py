@@ -7,13 +7,23 @@
         for i in range(x.shape[0]):
             y[i] = a * x[i] + y[i]
 """
+import os as _os
+
+# The install maps runtime/ and stdlib/ to mojolite.runtime and mojolite.stdlib; a source
+# checkout keeps them beside this package, so look there too (running from the checkout).
+_checkout = _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))
+if _os.path.isfile(_os.path.join(_checkout, "runtime", "threads.py")) and \
+        not _os.path.isdir(_os.path.join(_os.path.dirname(__file__), "runtime")):
+    __path__.append(_checkout)
+
 from .dtypes import DType, bool_, i8, i16, i32, i64, u8, u16, u32, u64, bf16, f32, f64
 from .errors import CompileError, ConstError, KernelTypeError, UndefinedNameError, UnsupportedError
 from .kernel import Kernel, kernel
 from .lang import (comptime, dot2_bf16, dot4_i8, fma, parallel_range, select, simd_width, static_range,
-                   target)
+                   target, thread_index)
 from .mltypes import SIMD, Const, Tensor
 from .runtime.target import Target, use_target
+from .runtime.threads import get_num_threads, num_threads
 
 __version__ = "0.1.0"
 
@@ -31,4 +41,5 @@ __all__ = [
     "CompileError", "UnsupportedError", "UndefinedNameError", "KernelTypeError", "ConstError",
     "Target", "target", "use_target", "comptime", "static_range", "parallel_range",
     "simd_width", "fma", "select", "dot4_i8", "dot2_bf16", "matmul",
+    "thread_index", "num_threads", "get_num_threads",
 ]

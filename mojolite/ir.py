@@ -131,6 +131,13 @@ class Intrinsic(Expr):
 
 
 @dataclass(frozen=True, eq=False)
+class ThreadIndex(Expr):
+    """`ml.thread_index()`: which thread runs this iteration of a parallel loop (0 elsewhere)."""
+    type: DType
+    loc: SourceLoc
+
+
+@dataclass(frozen=True, eq=False)
 class Call(Expr):
     """A call of another kernel's specialization, compiled into the same module."""
     callee: str                    # symbol of the callee's Function
@@ -247,6 +254,7 @@ class ForRange(Stmt):
     body: tuple[Stmt, ...]
     loc: SourceLoc
     parallel: bool = False
+    private: tuple[str, ...] = ()          # parallel: the variables each iteration has for itself
 
 
 @dataclass(frozen=True, eq=False)
@@ -369,6 +377,8 @@ def _expr(e: Expr) -> str:
             return f"{t}({_expr(v)})"
         case Load(tensor=x, indices=idx):
             return f"{x.name}[{', '.join(_expr(i) for i in idx)}]"
+        case ThreadIndex():
+            return "thread_index()"
         case Shape(tensor=x, axis=a):
             return f"{x.name}.shape[{a}]"
         case Stride(tensor=x, axis=a):

@@ -31,6 +31,12 @@ def parallel_range(*args):
     return range(*args)
 
 
+def thread_index() -> int:
+    """In a kernel: the thread running this iteration of `parallel_range` (0 to
+    `num_threads() - 1`; 0 outside parallel loops).  Index per-thread buffers with it."""
+    return 0
+
+
 static_range._mojolite_range = "static"
 parallel_range._mojolite_range = "parallel"
 

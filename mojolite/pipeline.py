@@ -14,7 +14,7 @@ from .codegen import module as codegen
 from .dtypes import DType
 from .errors import CompileError, KernelTypeError, attach
 from .mltypes import TensorType, Type
-from .runtime import jit
+from .runtime import jit, threads
 from .runtime.call import EntryPoint
 from .runtime.config import settings
 from .runtime.target import Target, can_run, use_target
@@ -90,7 +90,11 @@ def compile_specialization(kernel, arg_types: dict[str, Type], consts: dict, tar
     obj = jit.emit_object(module, target, settings.opt_level)             # 5. machine code
     spec = Specialization(kernel.__name__, tuple(arg_types.values()), consts, target, typed, built, obj)
     if can_run(target):                                                   # 6. load, make callable
-        lib = jit.load(obj, (built.entry_symbol,))
+        imports = None
+        if built.uses_pool:
+            pool = threads.pool()
+            imports = {threads.POOL_STATE: pool.address, threads.PARALLEL_FOR: pool.parallel_for}
+        lib = jit.load(obj, (built.entry_symbol,), imports)
         spec.entry = EntryPoint(lib.address(built.entry_symbol), [value_kind(t) for _, t in entry.params],
                                 value_kind(entry.ret) if isinstance(entry.ret, DType) else None,
                                 built.sites, result_converter(entry.ret))

@@ -31,6 +31,7 @@ CTX_WORDS = 8         # int64 words of the context buffer
 CTX_DETAIL = 0        # ctx[0:4]: details of an error
 CTX_RESULT = 4        # ctx[4]: the return value, bit-cast into an int64
 CTX_FLAGS = 5         # ctx[5]: bit k = skip the k-th argument overlap check (k >= 63: bit 63)
+CTX_THREAD = 7        # ctx[7]: the index of the thread running (parallel loops set it)
 
 
 @dataclass(frozen=True)

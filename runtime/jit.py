@@ -87,13 +87,16 @@ class Library:
         return self.addresses[symbol]
 
 
-def load(obj: bytes, symbols: tuple[str, ...]) -> Library:
-    """Link an object file (built for a target the host can run) into the process."""
+def load(obj: bytes, symbols: tuple[str, ...], imports: dict[str, int] | None = None) -> Library:
+    """Link an object file (built for a target the host can run) into the process;
+    `imports` gives addresses for symbols the code uses that the process does not export."""
     global _jit
     with _lock:
         if _jit is None:
             _jit = llvm.create_lljit_compiler(_new_machine(host(), 3), suppress_errors=True)
         builder = llvm.JITLibraryBuilder().add_object_img(obj).add_current_process()
+        for name, address in (imports or {}).items():
+            builder.import_symbol(name, address)
         for s in symbols:
             builder.export_symbol(s)
         try:

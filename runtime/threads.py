@@ -22,24 +22,22 @@ import contextlib
 import os
 import threading
 
-from llvmlite import ir as ll
-
 from .config import settings
 
 # state words (int64); the futex words are the low 32 bits of words 1 and 7
 LOCK, GENERATION, FN, ENV, N, NEXT, CHUNK, ACTIVE, STATUS, DETAIL, SHUTDOWN, THREADS, WORKERS = \
     0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 14, 15
 STATE_WORDS = 16
+POOL_STATE, PARALLEL_FOR = "mojolite_pool", "mojolite_parallel_for"      # what kernels link against
 FUTEX_WAIT, FUTEX_WAKE = 128, 129            # the _PRIVATE variants
 SYS_FUTEX = {"x86_64": 202, "aarch64": 98}
 
-I1, I32, I64, PTR = ll.IntType(1), ll.IntType(32), ll.IntType(64), ll.PointerType()
-P64 = I64.as_pointer()              # llvmlite's atomics want typed pointers; LLVM reads them as `ptr`
-CHUNK_TYPE = ll.FunctionType(I32, [PTR, I64, I64, P64, I64])
-
-
 def _module(arch: str) -> str:
     """The pool's code: run_chunks, mojolite_parallel_for and mojolite_worker."""
+    from llvmlite import ir as ll          # loads with the first parallel loop
+    I1, I32, I64, PTR = ll.IntType(1), ll.IntType(32), ll.IntType(64), ll.PointerType()
+    P64 = I64.as_pointer()                 # llvmlite's atomics want typed pointers; LLVM reads `ptr`
+    CHUNK_TYPE = ll.FunctionType(I32, [PTR, I64, I64, P64, I64])
     m = ll.Module("mojolite_threads")
     syscall = ll.Function(m, ll.FunctionType(I64, [I64], var_arg=True), "syscall")
 
@@ -133,15 +131,17 @@ def _module(arch: str) -> str:
     store(b, ll.Constant(I64, 0), state, LOCK)
     b.ret(b.trunc(status, I32))
 
-    # mojolite_worker(state, index): sleep until a job, help with it, report, repeat
-    wk = ll.Function(m, ll.FunctionType(ll.VoidType(), [P64, I64]), "mojolite_worker")
-    state, index = wk.args
+    # mojolite_worker(state, index, generation): sleep until a job newer than `generation`,
+    # help with it, report, repeat.  Workers exist before any job is published, so a worker
+    # whose thread starts late still takes part in the first job.
+    wk = ll.Function(m, ll.FunctionType(ll.VoidType(), [P64, I64, I64]), "mojolite_worker")
+    state, index, first = wk.args
     entry, check, sleep, work, report, leave = (wk.append_basic_block(x) for x in
                                                 ("entry", "check", "sleep", "work", "report", "leave"))
     b = ll.IRBuilder(entry)
     seen = b.alloca(I64)
     wctx = b.alloca(I64, size=ll.Constant(I64, 8))
-    b.store(load(b, state, GENERATION), seen)
+    b.store(first, seen)
     b.branch(check)
     b.position_at_end(check)
     b.cbranch(b.icmp_unsigned("!=", load(b, state, SHUTDOWN), ll.Constant(I64, 0)), leave, sleep)
@@ -181,34 +181,30 @@ class Pool:
                        ("mojolite_parallel_for", "mojolite_worker"))
         self.library = lib
         self.parallel_for = lib.address("mojolite_parallel_for")
-        self._worker = ffi().cast("void(*)(int64_t *, int64_t)", lib.address("mojolite_worker"))
-        self.threads: list[threading.Thread] = []
+        worker = ffi().cast("void(*)(int64_t *, int64_t, int64_t)", lib.address("mojolite_worker"))
         self.size = max(1, settings.num_threads or (os.cpu_count() or 1))
         self.state[THREADS] = self.size
-        self._start(self.size - 1)
-
-    def _start(self, workers: int) -> None:
-        for k in range(len(self.threads), workers):
-            t = threading.Thread(target=self._worker, args=(self.state, k), name=f"mojolite-{k}", daemon=True)
+        self.state[WORKERS] = self.size - 1           # before any job can be published
+        self.threads = [threading.Thread(target=worker, args=(self.state, k, 0), name=f"mojolite-{k}",
+                                         daemon=True) for k in range(self.size - 1)]
+        for t in self.threads:
             t.start()
-            self.threads.append(t)
-        self.state[WORKERS] = len(self.threads)
 
     def set_threads(self, n: int) -> None:
-        if n < 1:
-            raise ValueError(f"the number of threads must be at least 1, got {n}")
-        self._start(n - 1)
+        """Use n of the pool's threads (the caller's included) from now on."""
+        if not 1 <= n <= self.size:
+            raise ValueError(f"the number of threads must be from 1 to {self.size} (MOJOLITE_NUM_THREADS, "
+                             f"else the number of cores), got {n}")
         self.state[THREADS] = n
 
     def shutdown(self) -> None:
+        import ctypes
         self.state[SHUTDOWN] = 1
         self.state[GENERATION] += 1
-        from .call import ffi
-        import ctypes
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.syscall(SYS_FUTEX.get(os.uname().machine, 202), ctypes.c_void_p(self.address + 8 * GENERATION),
-                     FUTEX_WAKE, 2 ** 31 - 1, None)
-        del ffi
+        libc.syscall(ctypes.c_long(SYS_FUTEX.get(os.uname().machine, 202)),
+                     ctypes.c_void_p(self.address + 8 * GENERATION), ctypes.c_int(FUTEX_WAKE),
+                     ctypes.c_int(2 ** 31 - 1), None)
 
 
 _pool: Pool | None = None
@@ -241,6 +237,8 @@ def get_num_threads() -> int:
 @contextlib.contextmanager
 def num_threads(n: int):
     """`with ml.num_threads(k):` parallel loops use k threads (process-wide) inside the block."""
+    if not isinstance(n, int) or isinstance(n, bool):
+        raise TypeError(f"num_threads takes an int, got {type(n).__name__}")
     p = pool()
     before = int(p.state[THREADS])
     p.set_threads(n)

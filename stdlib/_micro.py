@@ -18,20 +18,20 @@ Q = TypeVar("Q")
 
 
 @kernel
-def write_tile(acc_c: Tensor[f32], c: Tensor[f32], row: int, col: int, mr: int, nr: int, first: bool,
-               NR: Const[int]):
-    """The edge case: the tile was stored to `acc_c` (MR x NR); add or copy its valid part."""
+def write_tile(acc_c: Tensor[f32], ctoff: int, c: Tensor[f32], row: int, col: int, mr: int, nr: int,
+               first: bool, NR: Const[int]):
+    """The edge case: the tile was stored to `acc_c[ctoff:]` (MR x NR); add or copy its valid part."""
     for i in range(mr):
         for j in range(nr):
             if first:
-                c[row + i, col + j] = acc_c[i * NR + j]
+                c[row + i, col + j] = acc_c[ctoff + i * NR + j]
             else:
-                c[row + i, col + j] += acc_c[i * NR + j]
+                c[row + i, col + j] += acc_c[ctoff + i * NR + j]
 
 
 @kernel
 def micro_f32(ap: Tensor[f32], bp: Tensor[f32], c: Tensor[f32], ct: Tensor[f32],
-              aoff: int, boff: int, kc: int, row: int, col: int, mr: int, nr: int, first: bool,
+              aoff: int, boff: int, ctoff: int, kc: int, row: int, col: int, mr: int, nr: int, first: bool,
               MR: Const[int], NV: Const[int]):
     w = ml.simd_width(f32)
     NR = NV * w
@@ -54,16 +54,16 @@ def micro_f32(ap: Tensor[f32], bp: Tensor[f32], c: Tensor[f32], ct: Tensor[f32],
     else:
         for i in ml.static_range(MR):
             for j in ml.static_range(NV):
-                ct.store[w](i * NR + j * w, acc[i * NV + j])
-        write_tile(ct, c, row, col, mr, nr, first, NR=NR)
+                ct.store[w](ctoff + i * NR + j * w, acc[i * NV + j])
+        write_tile(ct, ctoff, c, row, col, mr, nr, first, NR=NR)
 
 
 @kernel
-def write_tile_i32(acc_c: Tensor[i32], c: Tensor[i32], colsum: Tensor[i32], row: int, col: int,
+def write_tile_i32(acc_c: Tensor[i32], ctoff: int, c: Tensor[i32], colsum: Tensor[i32], row: int, col: int,
                    csoff: int, mr: int, nr: int, first: bool, NR: Const[int], SHIFT: Const[bool]):
     for i in range(mr):
         for j in range(nr):
-            v = acc_c[i * NR + j]
+            v = acc_c[ctoff + i * NR + j]
             if SHIFT:
                 v -= 128 * colsum[csoff + j]
             if first:
@@ -74,8 +74,8 @@ def write_tile_i32(acc_c: Tensor[i32], c: Tensor[i32], colsum: Tensor[i32], row:
 
 @kernel
 def micro_i8(ap: Tensor[Q], bp: Tensor[ml.i8], c: Tensor[i32], ct: Tensor[i32], colsum: Tensor[i32],
-             aoff: int, boff: int, csoff: int, kc4: int, row: int, col: int, mr: int, nr: int, first: bool,
-             MR: Const[int], NV: Const[int], SHIFT: Const[bool]):
+             aoff: int, boff: int, ctoff: int, csoff: int, kc4: int, row: int, col: int, mr: int, nr: int,
+             first: bool, MR: Const[int], NV: Const[int], SHIFT: Const[bool]):
     w = ml.simd_width(i32)
     NR = NV * w
     acc = [SIMD[i32, w](0)] * (MR * NV)
@@ -102,5 +102,5 @@ def micro_i8(ap: Tensor[Q], bp: Tensor[ml.i8], c: Tensor[i32], ct: Tensor[i32], 
     else:
         for i in ml.static_range(MR):
             for j in ml.static_range(NV):
-                ct.store[w](i * NR + j * w, acc[i * NV + j])
-        write_tile_i32(ct, c, colsum, row, col, csoff, mr, nr, first, NR=NR, SHIFT=SHIFT)
+                ct.store[w](ctoff + i * NR + j * w, acc[i * NV + j])
+        write_tile_i32(ct, ctoff, c, colsum, row, col, csoff, mr, nr, first, NR=NR, SHIFT=SHIFT)

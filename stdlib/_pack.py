@@ -1,10 +1,10 @@
 """Packing for the matmul: copies of A and B blocks in the order the microkernels read them.
 
 Float panels (f32 and bf16 inputs, widened to f32 while packing):
-  ap[q*MR*kc + p*MR + i]  = a[ic + q*MR + i, pc + p]        panels of MR rows
-  bp[r*NR*kc + p*NR + j]  = b[pc + p, jc + r*NR + j]        panels of NR columns
+  ap[apoff + q*MR*kc + p*MR + i] = a[ic + q*MR + i, pc + p]   panels of MR rows
+  bp[bpoff + r*NR*kc + p*NR + j] = b[pc + p, jc + r*NR + j]   panels of NR columns
 Int8 panels (groups of 4 consecutive k, as the 4-way dot products want them):
-  ap[((q*kc4 + p)*MR + i)*4 + t] = a[ic + q*MR + i, pc + 4p + t]   (+128 as u8 where SHIFT)
+  ap[apoff + ((q*kc4 + p)*MR + i)*4 + t] = a[ic + q*MR + i, pc + 4p + t]   (+128 as u8 if SHIFT)
   bp[((r*kc4 + p)*NR + j)*4 + t] = b[pc + 4p + t, jc + r*NR + j]
   colsum[r*NR + j]              = sum over the block's k of b[k, jc + r*NR + j]
 Past an edge every value is 0 (an A row past M may hold anything: its B partner is 0).
@@ -21,9 +21,9 @@ Q = TypeVar("Q")
 
 
 @kernel
-def pack_a(a: Tensor[T], ap: Tensor[f32], ic: int, pc: int, mc: int, kc: int, MR: Const[int]):
+def pack_a(a: Tensor[T], ap: Tensor[f32], apoff: int, ic: int, pc: int, mc: int, kc: int, MR: Const[int]):
     for q in range(0, (mc + MR - 1) // MR):
-        base = q * MR * kc
+        base = apoff + q * MR * kc
         rows = min(MR, mc - q * MR)
         for i in range(MR):
             if i < rows:
@@ -35,10 +35,10 @@ def pack_a(a: Tensor[T], ap: Tensor[f32], ic: int, pc: int, mc: int, kc: int, MR
 
 
 @kernel
-def pack_b(b: Tensor[T], bp: Tensor[f32], pc: int, jc: int, kc: int, nc: int, NR: Const[int]):
+def pack_b(b: Tensor[T], bp: Tensor[f32], bpoff: int, pc: int, jc: int, kc: int, nc: int, NR: Const[int]):
     w = ml.simd_width(f32)
     for r in range(0, (nc + NR - 1) // NR):
-        base = r * NR * kc
+        base = bpoff + r * NR * kc
         cols = min(NR, nc - r * NR)
         if cols == NR:
             for p in range(kc):
@@ -51,14 +51,14 @@ def pack_b(b: Tensor[T], bp: Tensor[f32], pc: int, jc: int, kc: int, nc: int, NR
 
 
 @kernel
-def pack_a_i8(a: Tensor[i8], ap: Tensor[Q], ic: int, pc: int, mc: int, kc: int,
+def pack_a_i8(a: Tensor[i8], ap: Tensor[Q], apoff: int, ic: int, pc: int, mc: int, kc: int,
               MR: Const[int], SHIFT: Const[bool]):
     kc4 = (kc + 3) // 4
     for q in range(0, (mc + MR - 1) // MR):
         rows = min(MR, mc - q * MR)
         for p in range(kc4):
             for i in range(MR):
-                base = ((q * kc4 + p) * MR + i) * 4
+                base = apoff + ((q * kc4 + p) * MR + i) * 4
                 for t in ml.static_range(4):
                     k = 4 * p + t
                     v = i32(a[ic + q * MR + i, pc + k]) if i < rows and k < kc else i32(0)

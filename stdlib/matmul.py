@@ -26,7 +26,7 @@ import mojolite as ml
 from mojolite import Const, Tensor, bf16, f32, i8, i32, kernel
 
 from ._micro import micro_f32, micro_i8
-from ._pack import pack_a, pack_a_i8, pack_b, pack_b_i8
+from ._pack import Q, pack_a, pack_a_i8, pack_b, pack_b_i8
 
 
 @ml.comptime
@@ -52,93 +52,79 @@ def vnni_shift() -> bool:
 
 @kernel
 def gemm_f32(a: Tensor[f32], b: Tensor[f32], c: Tensor[f32], ap: Tensor[f32], bp: Tensor[f32],
-             ct: Tensor[f32], MR: Const[int], NV: Const[int], MC: Const[int], KC: Const[int],
-             NC: Const[int]):
+             ct: Tensor[f32], mc_max: int, kc_max: int, nc_max: int, MR: Const[int], NV: Const[int]):
     NR = NV * ml.simd_width(f32)
     m, k = a.shape
     n = b.shape[1]
-    for jc in range(0, n, NC):
-        nc = min(NC, n - jc)
-        for pc in range(0, k, KC):
-            kc = min(KC, k - pc)
-            pack_b(b, bp, pc, jc, kc, nc, NR=NR)
-            for ic in range(0, m, MC):
-                mc = min(MC, m - ic)
-                pack_a(a, ap, ic, pc, mc, kc, MR=MR)
+    for jc in range(0, n, nc_max):
+        nc = min(nc_max, n - jc)
+        for pc in range(0, k, kc_max):
+            kc = min(kc_max, k - pc)
+            pack_b(b, bp, 0, pc, jc, kc, nc, NR=NR)
+            for blk in ml.parallel_range((m + mc_max - 1) // mc_max):     # row blocks, one per thread
+                ic = blk * mc_max
+                mc = min(mc_max, m - ic)
+                t = ml.thread_index()
+                pack_a(a, ap, t * mc_max * kc_max, ic, pc, mc, kc, MR=MR)
                 for jr in range(0, nc, NR):
                     for ir in range(0, mc, MR):
-                        micro_f32(ap, bp, c, ct, ir * kc, jr * kc, kc, ic + ir, jc + jr,
-                                  min(MR, mc - ir), min(NR, nc - jr), pc == 0, MR=MR, NV=NV)
+                        micro_f32(ap, bp, c, ct, t * mc_max * kc_max + ir * kc, jr * kc, t * MR * NR, kc,
+                                  ic + ir, jc + jr, min(MR, mc - ir), min(NR, nc - jr), pc == 0, MR=MR, NV=NV)
 
 
 @kernel
 def gemm_bf16(a: Tensor[bf16], b: Tensor[bf16], c: Tensor[bf16], ap: Tensor[f32], bp: Tensor[f32],
-              ct: Tensor[f32], cblk: Tensor[f32], MR: Const[int], NV: Const[int], MC: Const[int],
-              KC: Const[int], NC: Const[int]):
+              ct: Tensor[f32], cblk: Tensor[f32], mc_max: int, kc_max: int, nc_max: int,
+              MR: Const[int], NV: Const[int]):
+    """Blocks of C accumulate all of K in f32 (`cblk`, one per thread), then round once."""
     NR = NV * ml.simd_width(f32)
     m, k = a.shape
     n = b.shape[1]
-    for jc in range(0, n, NC):
-        nc = min(NC, n - jc)
-        for ic in range(0, m, MC):                  # C block by C block: all of K in f32, then round
-            mc = min(MC, m - ic)
-            for pc in range(0, k, KC):
-                kc = min(KC, k - pc)
-                pack_b(b, bp, pc, jc, kc, nc, NR=NR)
-                pack_a(a, ap, ic, pc, mc, kc, MR=MR)
+    for jc in range(0, n, nc_max):
+        nc = min(nc_max, n - jc)
+        for blk in ml.parallel_range((m + mc_max - 1) // mc_max):
+            ic = blk * mc_max
+            mc = min(mc_max, m - ic)
+            t = ml.thread_index()
+            for pc in range(0, k, kc_max):
+                kc = min(kc_max, k - pc)
+                pack_b(b, bp, t * nc_max * kc_max, pc, jc, kc, nc, NR=NR)
+                pack_a(a, ap, t * mc_max * kc_max, ic, pc, mc, kc, MR=MR)
                 for jr in range(0, nc, NR):
                     for ir in range(0, mc, MR):
-                        micro_f32(ap, bp, cblk, ct, ir * kc, jr * kc, kc, ir, jr,
-                                  min(MR, mc - ir), min(NR, nc - jr), pc == 0, MR=MR, NV=NV)
+                        micro_f32(ap, bp, cblk, ct, t * mc_max * kc_max + ir * kc, t * nc_max * kc_max + jr * kc,
+                                  t * MR * NR, kc, t * mc_max + ir, jr, min(MR, mc - ir), min(NR, nc - jr),
+                                  pc == 0, MR=MR, NV=NV)
             for i in range(mc):
                 for j in range(nc):
-                    c[ic + i, jc + j] = bf16(cblk[i, j])
+                    c[ic + i, jc + j] = bf16(cblk[t * mc_max + i, j])
 
 
 @kernel
-def gemm_i8(a: Tensor[i8], b: Tensor[i8], c: Tensor[i32], ap: Tensor[ml.u8], bp: Tensor[i8],
-            ct: Tensor[i32], colsum: Tensor[i32], MR: Const[int], NV: Const[int], MC: Const[int],
-            KC: Const[int], NC: Const[int]):
-    NR = NV * ml.simd_width(i32)
-    SHIFT = vnni_shift()
-    m, k = a.shape
-    n = b.shape[1]
-    for jc in range(0, n, NC):
-        nc = min(NC, n - jc)
-        for pc in range(0, k, KC):
-            kc = min(KC, k - pc)
-            kc4 = (kc + 3) // 4
-            pack_b_i8(b, bp, colsum, pc, jc, kc, nc, NR=NR)
-            for ic in range(0, m, MC):
-                mc = min(MC, m - ic)
-                pack_a_i8(a, ap, ic, pc, mc, kc, MR=MR, SHIFT=SHIFT)
-                for jr in range(0, nc, NR):
-                    for ir in range(0, mc, MR):
-                        micro_i8(ap, bp, c, ct, colsum, ir * kc4 * 4, jr * kc4 * 4, jr, kc4, ic + ir, jc + jr,
-                                 min(MR, mc - ir), min(NR, nc - jr), pc == 0, MR=MR, NV=NV, SHIFT=SHIFT)
-
-
-@kernel
-def gemm_i8_signed(a: Tensor[i8], b: Tensor[i8], c: Tensor[i32], ap: Tensor[i8], bp: Tensor[i8],
-                   ct: Tensor[i32], colsum: Tensor[i32], MR: Const[int], NV: Const[int], MC: Const[int],
-                   KC: Const[int], NC: Const[int]):
-    """The same driver where the 4-way dot products are i8 x i8 (NEON sdot, portable code)."""
+def gemm_i8(a: Tensor[i8], b: Tensor[i8], c: Tensor[i32], ap: Tensor[Q], bp: Tensor[i8],
+            ct: Tensor[i32], colsum: Tensor[i32], mc_max: int, kc_max: int, nc_max: int,
+            MR: Const[int], NV: Const[int], SHIFT: Const[bool]):
+    """`ap` is u8 when SHIFT (x86 VNNI: u8 x i8 products of a + 128), else i8."""
     NR = NV * ml.simd_width(i32)
     m, k = a.shape
     n = b.shape[1]
-    for jc in range(0, n, NC):
-        nc = min(NC, n - jc)
-        for pc in range(0, k, KC):
-            kc = min(KC, k - pc)
+    for jc in range(0, n, nc_max):
+        nc = min(nc_max, n - jc)
+        for pc in range(0, k, kc_max):
+            kc = min(kc_max, k - pc)
             kc4 = (kc + 3) // 4
             pack_b_i8(b, bp, colsum, pc, jc, kc, nc, NR=NR)
-            for ic in range(0, m, MC):
-                mc = min(MC, m - ic)
-                pack_a_i8(a, ap, ic, pc, mc, kc, MR=MR, SHIFT=False)
+            for blk in ml.parallel_range((m + mc_max - 1) // mc_max):
+                ic = blk * mc_max
+                mc = min(mc_max, m - ic)
+                t = ml.thread_index()
+                apoff = t * mc_max * kc_max
+                pack_a_i8(a, ap, apoff, ic, pc, mc, kc, MR=MR, SHIFT=SHIFT)
                 for jr in range(0, nc, NR):
                     for ir in range(0, mc, MR):
-                        micro_i8(ap, bp, c, ct, colsum, ir * kc4 * 4, jr * kc4 * 4, jr, kc4, ic + ir, jc + jr,
-                                 min(MR, mc - ir), min(NR, nc - jr), pc == 0, MR=MR, NV=NV, SHIFT=False)
+                        micro_i8(ap, bp, c, ct, colsum, apoff + ir * kc4 * 4, jr * kc4 * 4, t * MR * NR, jr, kc4,
+                                 ic + ir, jc + jr, min(MR, mc - ir), min(NR, nc - jr), pc == 0,
+                                 MR=MR, NV=NV, SHIFT=SHIFT)
 
 
 RESULT = {np.dtype(np.float32): np.dtype(np.float32), bf16.numpy: bf16.numpy, np.dtype(np.int8): np.dtype(np.int32)}
@@ -184,22 +170,24 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
     kind = "int8" if a.dtype == np.int8 else "float"
     mr, nv, mc, kc, nc = blocking(kind)
     nr = nv * ml.target().vector_bits // 32
-    kc, nc, mc = min(kc, -(-k // 4) * 4), min(nc, -(-n // nr) * nr), min(mc, -(-m // mr) * mr)
-    ct = np.empty(mr * nr, np.int32 if kind == "int8" else np.float32)
+    threads = ml.get_num_threads()
+    blocks = -(-m // mc)
+    if threads > 1:                         # as many row blocks as a multiple of the threads
+        blocks = -(-blocks // threads) * threads
+    mc = -(-(-(-m // blocks)) // mr) * mr
+    kc, nc = min(kc, -(-k // 4) * 4), min(nc, -(-n // nr) * nr)
+    acc = np.int32 if kind == "int8" else np.float32
+    ct = np.empty(threads * mr * nr, acc)                    # per thread: an edge tile,
     if kind == "float":
-        ap = np.empty(mc * kc, np.float32)
-        bp = np.empty(nc * kc, np.float32)
-        consts = dict(MR=mr, NV=nv, MC=mc, KC=kc, NC=nc)
+        ap = np.empty(threads * mc * kc, np.float32)         # an A block
         if a.dtype == np.float32:
-            gemm_f32(a, b, out, ap, bp, ct, **consts)
-        else:
-            gemm_bf16(a, b, out, ap, bp, ct, np.empty((mc, nc), np.float32), **consts)
+            gemm_f32(a, b, out, ap, np.empty(nc * kc, np.float32), ct, mc, kc, nc, MR=mr, NV=nv)
+        else:                                                # and, for bf16, a B block and a C block
+            gemm_bf16(a, b, out, ap, np.empty(threads * nc * kc, np.float32), ct,
+                      np.empty((threads * mc, nc), np.float32), mc, kc, nc, MR=mr, NV=nv)
         return out
-    colsum = np.empty(nc, np.int32)
-    bp = np.empty(nc * kc, np.int8)
-    consts = dict(MR=mr, NV=nv, MC=mc, KC=kc, NC=nc)
-    if vnni_shift():
-        gemm_i8(a, b, out, np.empty(mc * kc, np.uint8), bp, ct, colsum, **consts)
-    else:
-        gemm_i8_signed(a, b, out, np.empty(mc * kc, np.int8), bp, ct, colsum, **consts)
+    shift = vnni_shift()
+    ap = np.empty(threads * mc * kc, np.uint8 if shift else np.int8)
+    gemm_i8(a, b, out, ap, np.empty(nc * kc, np.int8), ct, np.empty(nc, np.int32), mc, kc, nc,
+            MR=mr, NV=nv, SHIFT=shift)
     return out

@@ -19,12 +19,15 @@ from .. import ir
 from ..dtypes import DType, bool_
 from ..mltypes import TensorType, VoidType
 from . import arith
+from ..runtime.errors import CTX_THREAD
+from .parallel import ParallelLowerer
 from .simd import SimdLowerer
 from .lltypes import alloca, gep, I1, I8, I32, I64, PTR, TENSOR, i64, storage_type, value_type
 
 
 @dataclass
 class TensorView:
+    ptr: ll.Value           # its ml_tensor
     data: ll.Value
     shape: list
     strides: list           # in elements
@@ -32,16 +35,18 @@ class TensorView:
     scope: int              # alias scope index
 
 
-class FunctionLowerer(SimdLowerer):
-    def __init__(self, mb, fn: ir.Function):
+class FunctionLowerer(SimdLowerer, ParallelLowerer):
+    def __init__(self, mb, fn: ir.Function, llfn: ll.Function | None = None, ctx=None):
+        """Lower `fn`; or, given `llfn` and its `ctx`, code of `fn` inside another function
+        (the chunk function of a parallel loop)."""
         self.mb, self.fn = mb, fn
-        self.llfn = mb.function(fn)
+        self.llfn = llfn or mb.function(fn)
         self.b = ll.IRBuilder(self.llfn.append_basic_block("entry"))
         self.vars: dict[str, ll.Value] = {}
         self.tensors: dict[str, TensorView] = {}
         self.loops: list[tuple[ll.Block, ll.Block]] = []     # (continue target, break target)
-        self.ctx = self.llfn.args[-1]
-        self.ret_slot = self.llfn.args[len(fn.params)] if fn.returns_value else None
+        self.ctx = ctx if ctx is not None else self.llfn.args[-1]
+        self.ret_slot = self.llfn.args[len(fn.params)] if fn.returns_value and llfn is None else None
 
     # -- helpers used by arith ----------------------------------------------------
     def intrinsic(self, name: str, args, ret: ll.Type | None = None):
@@ -104,7 +109,7 @@ class FunctionLowerer(SimdLowerer):
                 strides[d] = b.mul(strides[d - 1], shape[d - 1])
         else:
             strides = [at(strides_ptr, d) for d in range(t.ndim)]
-        return TensorView(data, shape, strides, t.dtype, scope)
+        return TensorView(arg, data, shape, strides, t.dtype, scope)
 
     def block(self, stmts):
         for s in stmts:
@@ -244,8 +249,7 @@ class FunctionLowerer(SimdLowerer):
         return self.b.load(slot, typ=value_type(e.type)) if slot is not None else None
 
     def tensor_arg(self, v: ir.Var):
-        index = [n for n, _ in self.fn.params].index(v.name)
-        return self.llfn.args[index]
+        return self.tensors[v.name].ptr
 
     # -- statements ---------------------------------------------------------------------------
     def _lower_Assign(self, s: ir.Assign):
@@ -295,7 +299,12 @@ class FunctionLowerer(SimdLowerer):
             b.branch(cond)
         b.position_at_end(exit_)
 
+    def _lower_ThreadIndex(self, e: ir.ThreadIndex):
+        return self.b.load(gep(self.b, self.ctx, [i64(CTX_THREAD)], etype=I64), typ=I64)
+
     def _lower_ForRange(self, s: ir.ForRange):
+        if s.parallel:
+            return self._lower_parallel(s)
         # entry: n = trip count, k = 0 -> cond: k < n (unsigned) -> body: var = start + k*step
         #   -> incr: k += 1 -> cond ...   cond -> exit   (continue: incr, break: exit)
         b = self.b

@@ -17,7 +17,8 @@ from ..dtypes import DType
 from ..runtime.errors import KINDS, Site
 from ..runtime.target import Target
 from .entry import build_entry
-from .lltypes import I32, PTR, const, value_type
+from ..runtime.threads import PARALLEL_FOR, POOL_STATE, STATE_WORDS
+from .lltypes import I32, I64, PTR, const, value_type
 from .lower import FunctionLowerer
 
 
@@ -27,6 +28,7 @@ class Built:
     sites: tuple[Site, ...]
     entry_symbol: str           # the Python entry point
     core_symbol: str            # the kernel function itself (C ABI)
+    uses_pool: bool             # the code calls the thread pool (POOL_STATE, PARALLEL_FOR)
 
 
 class ModuleBuilder:
@@ -38,6 +40,8 @@ class ModuleBuilder:
         self.sites: list[Site] = []
         self._decls: dict[str, ll.Function] = {}
         self._scopes: dict[tuple, ll.MDValue] = {}
+        self._chunks = 0
+        self.uses_pool = False
 
     def function(self, fn: ir.Function) -> ll.Function:
         if fn.symbol not in self.functions:
@@ -52,6 +56,22 @@ class ModuleBuilder:
         if name not in self._decls:
             self._decls[name] = ll.Function(self.module, ll.FunctionType(ret, args), name)
         return self._decls[name]
+
+    def next_chunk(self) -> int:
+        self._chunks += 1
+        return self._chunks
+
+    def pool_state(self) -> ll.GlobalVariable:
+        """The thread pool's state, an address the JIT supplies when it links the code."""
+        self.uses_pool = True
+        name = POOL_STATE
+        if name not in self.module.globals:
+            ll.GlobalVariable(self.module, ll.ArrayType(I64, STATE_WORDS), name)
+        return self.module.globals[name]
+
+    def parallel_for(self) -> ll.Function:
+        self.uses_pool = True
+        return self.declare(PARALLEL_FOR, I32, [PTR, PTR, PTR, I64, PTR])
 
     def site(self, kind: str, message: str, loc) -> int:
         """A new error site; its status is `(index << 8) | kind code`."""
@@ -113,7 +133,7 @@ def build(mod: ir.Module, target: Target) -> Built:
     entry_symbol = f"{entry.symbol}.py"
     build_entry(mb, entry, entry_symbol)
     text = _with_attributes(str(mb.module), {"prefer-vector-width": str(target.vector_bits)})
-    return Built(text, tuple(mb.sites), entry_symbol, entry.symbol)
+    return Built(text, tuple(mb.sites), entry_symbol, entry.symbol, mb.uses_pool)
 
 
 def _with_attributes(text: str, attrs: dict[str, str]) -> str:

@@ -15,6 +15,7 @@ import builtins
 import math
 
 from .. import ir
+from .. import lang
 from ..lang import is_comptime
 from ..dtypes import DType, bool_, f32, f64, i64, bf16
 from ..errors import KernelTypeError, UnsupportedError
@@ -145,8 +146,13 @@ def _math_rule(fn, name, nargs, predicate):
     return rule
 
 
+def _thread_index(tp, args, kwargs, loc):
+    _arity("ml.thread_index", args, 0, loc, kwargs)
+    return ir.ThreadIndex(i64, loc)
+
+
 def _table():
-    table = {min: _minmax("min"), max: _minmax("max"), abs: _abs, len: _len,
+    table = {min: _minmax("min"), max: _minmax("max"), abs: _abs, len: _len, lang.thread_index: _thread_index,
              int: cast_rule(i64, python=True), float: cast_rule(f64, python=True), bool: cast_rule(bool_)}
     for fn, (name, nargs, pred) in MATH.items():
         table[fn] = _math_rule(fn, name, nargs, pred)

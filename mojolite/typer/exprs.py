@@ -59,6 +59,10 @@ class ExprTyper(SimdTyper):
         if n.id in self.env:
             v = self.env[n.id]
             return ir.Var(v.name, v.type, n.loc) if isinstance(v, ir.Var) else v
+        if any(n.id in names for names in self.private):
+            raise UndefinedNameError(f"'{n.id}' is assigned inside ml.parallel_range(), so each iteration "
+                                     "has its own, and this iteration reads it before assigning it (a parallel "
+                                     "loop cannot accumulate into a variable: write to a tensor)", n.loc)
         if n.id in self.assigned:
             raise UndefinedNameError(f"local variable '{n.id}' is used before it is assigned", n.loc)
         if n.id in self.globals:

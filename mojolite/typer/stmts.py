@@ -53,7 +53,8 @@ class Typer(ExprTyper):
         self.written: set[str] = set()
         self.ret: Type | None = req.ret
         self.runtime_depth = 0                 # > 0 inside a runtime loop or branch
-        self.loops: list[str] = []             # "runtime" / "static", innermost last
+        self.loops: list[str] = []             # "runtime" / "static" / "parallel", innermost last
+        self.private: list[set] = []           # names private to each enclosing parallel loop
         self.temps = 0
 
     # -- variables -----------------------------------------------------------
@@ -279,16 +280,40 @@ class Typer(ExprTyper):
     def runtime_for(self, s: U.For, args, parallel: bool):
         start, stop, step = (materialize(v, s.iter.loc, i64) for v in self.range_args(args, s.iter.loc))
         start, stop, step = (v if v.type == i64 else ir.Cast(v, i64, s.iter.loc) for v in (start, stop, step))
-        pre = self.demote(assigned_names(s.body) | {s.target.id}, s.loc)
         if s.target.id in self.tensors:
             raise KernelTypeError(f"cannot use tensor parameter '{s.target.id}' as a loop variable", s.loc)
+        names = assigned_names(s.body) | {s.target.id}
+        if parallel:
+            return self.parallel_for(s, start, stop, step, names)
+        pre = self.demote(names, s.loc)
         self.declare(s.target.id, i64, s.target.loc)
         self.loops.append("runtime")
         try:
             body = self.runtime(s.body)
         finally:
             self.loops.pop()
-        return pre + [ir.ForRange(s.target.id, start, stop, step, tuple(body), s.loc, parallel)]
+        return pre + [ir.ForRange(s.target.id, start, stop, step, tuple(body), s.loc)]
+
+    def parallel_for(self, s: U.For, start, stop, step, names):
+        """Iterations may run on several threads at once: every variable the body assigns is
+        the iteration's own (unbound when it starts, unspecified after the loop)."""
+        for name in names:
+            if isinstance(self.env.get(name), RegArray):
+                raise KernelTypeError(f"the list '{name}' is assigned inside ml.parallel_range(); "
+                                      "create it inside the loop", s.loc)
+            self.env.pop(name, None)
+        self.private.append(names)
+        self.declare(s.target.id, i64, s.target.loc)
+        self.loops.append("parallel")
+        try:
+            body = self.runtime(s.body)
+        finally:
+            self.loops.pop()
+            self.private.pop()
+        for name in names | {n for n in self.locals if n.split("[")[0] in names}:
+            self.env.pop(name, None)
+        private = tuple(sorted(n for n in self.locals if n.split("[")[0] in names))
+        return [ir.ForRange(s.target.id, start, stop, step, tuple(body), s.loc, True, private)]
 
     def static_for(self, s: U.For, args):
         bounds = self.range_args(args, s.iter.loc)
@@ -317,6 +342,8 @@ class Typer(ExprTyper):
     def _loop_control(self, s, word):
         if not self.loops:
             raise KernelTypeError(f"'{word}' outside a loop", s.loc)
+        if self.loops[-1] == "parallel" and word == "break":
+            raise UnsupportedError("'break' out of ml.parallel_range() (its iterations run at once)", s.loc)
         if self.loops[-1] == "static":
             raise UnsupportedError(f"'{word}' directly inside ml.static_range() (it is unrolled); "
                                    "use an if around the rest of the body", s.loc)
@@ -329,6 +356,9 @@ class Typer(ExprTyper):
         return self._loop_control(s, "continue")
 
     def _type_Return(self, s: U.Return):
+        if "parallel" in self.loops:
+            raise UnsupportedError("'return' inside ml.parallel_range() (its iterations run at once); "
+                                   "write results to a tensor", s.loc)
         if s.value is None:
             if self.ret is None:
                 self.ret = VOID
