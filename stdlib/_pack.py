@@ -37,7 +37,7 @@ def pack_a(a: Tensor[T], ap: Tensor[f32], apoff: int, ic: int, pc: int, mc: int,
 @kernel
 def pack_b(b: Tensor[T], bp: Tensor[f32], bpoff: int, pc: int, jc: int, kc: int, nc: int, NR: Const[int]):
     w = ml.simd_width(f32)
-    for r in range(0, (nc + NR - 1) // NR):
+    for r in ml.parallel_range(0, (nc + NR - 1) // NR):      # serial when called from a parallel loop
         base = bpoff + r * NR * kc
         cols = min(NR, nc - r * NR)
         if cols == NR:
@@ -72,7 +72,7 @@ def pack_a_i8(a: Tensor[i8], ap: Tensor[Q], apoff: int, ic: int, pc: int, mc: in
 def pack_b_i8(b: Tensor[i8], bp: Tensor[i8], colsum: Tensor[i32], pc: int, jc: int, kc: int, nc: int,
               NR: Const[int]):
     kc4 = (kc + 3) // 4
-    for r in range(0, (nc + NR - 1) // NR):
+    for r in ml.parallel_range(0, (nc + NR - 1) // NR):
         cols = min(NR, nc - r * NR)
         for j in range(NR):
             s = i32(0)
