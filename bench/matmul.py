@@ -23,15 +23,21 @@ SHAPES = [(64, 64, 64), (128, 128, 128), (256, 256, 256), (512, 512, 512), (1000
 QUICK = [(256, 256, 256), (1024, 1024, 1024), (2048, 2048, 2048), (4096, 64, 4096)]
 
 
-def _time(fn, budget: float = 0.4, min_repeat: int = 3, max_repeat: int = 15) -> float:
-    fn()
-    times = []
-    start = time.perf_counter()
-    while len(times) < min_repeat or (time.perf_counter() - start < budget and len(times) < max_repeat):
-        t = time.perf_counter()
+def _interleaved(fns: dict, budget: float = 1.5, min_rounds: int = 3, max_rounds: int = 25) -> dict:
+    """Median seconds of each function, timed in turns (A B C A B C ...) so that the
+    machine's drift (frequency, neighbours) falls on all of them alike."""
+    for fn in fns.values():
         fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    times = {name: [] for name in fns}
+    start = time.perf_counter()
+    rounds = 0
+    while rounds < min_rounds or (time.perf_counter() - start < budget and rounds < max_rounds):
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+        rounds += 1
+    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def _libraries(dtype: str):
@@ -116,16 +122,20 @@ def run(threads: str, shapes) -> dict:
                     a, b = a.astype(ml.bf16.numpy), b.astype(ml.bf16.numpy)
             ops = 2.0 * m * n * k
             row = {"dtype": dtype, "shape": [m, k, n]}
+            fns = {}
             for name, prep in libs.items():
                 slow = name in ("numba",) or name == "numpy" and dtype != "f32"
+                row[name] = None
                 if slow and ops > 2 * 512 ** 3:
-                    row[name] = None                  # minutes for no information
-                    continue
+                    continue                          # minutes for no information
                 try:
-                    row[name] = ops / _time(prep(a, b)) / 1e9
+                    fns[name] = prep(a, b)
+                    fns[name]()
                 except Exception as e:                # e.g. torch._int_mm's shape rules
-                    row[name] = None
+                    fns.pop(name, None)
                     row[f"{name}_error"] = str(e).splitlines()[0][:80]
+            for name, seconds in _interleaved(fns).items():
+                row[name] = ops / seconds / 1e9
             results["rows"].append(row)
             cell = lambda v: f"{v:9.1f}" if v else f"{'-':>9s}"         # noqa: E731
             ours = row["mojolite"]

@@ -80,12 +80,20 @@ class _ModuleTyper:
         return fn, fn.written
 
 
-def compile_specialization(kernel, arg_types: dict[str, Type], consts: dict, target: Target) -> Specialization:
+def translate(kernel, arg_types: dict[str, Type], consts: dict, target: Target,
+              c_symbol: str | None = None) -> tuple[ir.Module, codegen.Built]:
+    """Source -> typed IR (the kernel and its callees) -> LLVM IR text; with `c_symbol`,
+    the module also exports the kernel under that name with the C ABI (AOT)."""
     with use_target(target):                              # ml.target() in kernels sees this target
         typer = _ModuleTyper(target)
         entry = typer.function(kernel, arg_types, consts)                 # 1-2. source -> typed IR
     typed = ir.Module(entry, tuple(typer.functions.values()))
-    built = codegen.build(typed, target)                                  # 3. typed IR -> LLVM IR
+    return typed, codegen.build(typed, target, c_symbol)                  # 3. typed IR -> LLVM IR
+
+
+def compile_specialization(kernel, arg_types: dict[str, Type], consts: dict, target: Target) -> Specialization:
+    typed, built = translate(kernel, arg_types, consts, target)          # 1-3. source -> LLVM IR
+    entry = typed.entry
     module = jit.optimize(built.ir_text, target, settings.opt_level)      # 4. verify, optimise
     obj = jit.emit_object(module, target, settings.opt_level)             # 5. machine code
     spec = Specialization(kernel.__name__, tuple(arg_types.values()), consts, target, typed, built, obj)

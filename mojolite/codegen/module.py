@@ -120,8 +120,9 @@ class ModuleBuilder:
         return fn
 
 
-def build(mod: ir.Module, target: Target) -> Built:
-    """LLVM IR text for the whole module: every function, then the entry point."""
+def build(mod: ir.Module, target: Target, c_symbol: str | None = None) -> Built:
+    """LLVM IR text for the whole module: every function, then the Python entry point
+    (and, with `c_symbol`, the C-ABI entry point of ahead-of-time objects)."""
     entry = mod.entry
     mb = ModuleBuilder(entry.symbol, target)
     for fn in mod.functions:
@@ -132,6 +133,9 @@ def build(mod: ir.Module, target: Target) -> Built:
         FunctionLowerer(mb, fn).lower()
     entry_symbol = f"{entry.symbol}.py"
     build_entry(mb, entry, entry_symbol)
+    if c_symbol is not None:
+        from .centry import build_c_entry
+        build_c_entry(mb, entry, c_symbol)
     text = _with_attributes(str(mb.module), {"prefer-vector-width": str(target.vector_bits)})
     return Built(text, tuple(mb.sites), entry_symbol, entry.symbol, mb.uses_pool)
 
