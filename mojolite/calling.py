@@ -27,7 +27,6 @@ class Param:
     kind: str                  # "tensor", "scalar" or "const"
     elem: object               # DType or TypeVar (tensor, scalar); int/bool (const)
     default: object = inspect.Parameter.empty
-    ndim: int | None = None    # for tensors, the ndim the kernel's indexing implies
 
 
 def _resolve(annotation, globals_):
@@ -39,7 +38,7 @@ def _resolve(annotation, globals_):
     return annotation
 
 
-def signature(fn, ndims: dict[str, int]) -> tuple[list[Param], object]:
+def signature(fn) -> tuple[list[Param], object]:
     """The kernel's parameters and its return annotation (a DType, None, or `empty`)."""
     sig = inspect.signature(fn)
     params = []
@@ -51,7 +50,7 @@ def signature(fn, ndims: dict[str, int]) -> tuple[list[Param], object]:
         if ann is inspect.Parameter.empty:
             raise TypeError(f"{where} needs a type annotation (f32, Tensor[f32], Const[int], ...)")
         if isinstance(ann, TensorAnnotation):
-            params.append(Param(p.name, "tensor", ann.elem, p.default, ndims.get(p.name)))
+            params.append(Param(p.name, "tensor", ann.elem, p.default))
         elif isinstance(ann, ConstAnnotation):
             if p.default is not inspect.Parameter.empty and not isinstance(p.default, ann.kind):
                 raise TypeError(f"{where}: the default {p.default!r} is not {ann.kind.__name__}")
@@ -166,9 +165,6 @@ class Binder:
             raise TypeError(f"{self.where(p)} must have dtype {p.elem.numpy} ({p.elem}), got {v.dtype}")
         if isinstance(p.elem, typing.TypeVar):
             self._bind_typevar(p.elem, d, p, bound)
-        if p.ndim is not None and v.ndim != p.ndim:
-            raise TypeError(f"{self.where(p)} must be {p.ndim}-d (the kernel indexes it with "
-                            f"{p.ndim} ind{'ex' if p.ndim == 1 else 'ices'}), got {_type_name(v)}")
         return TensorType(d, v.ndim, layout_of(v))
 
     def _scalar_type(self, p: Param, v, bound) -> DType:

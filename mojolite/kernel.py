@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import threading
 import typing
 from functools import cached_property
@@ -65,9 +66,43 @@ class Kernel:
 
     @cached_property
     def binder(self) -> Binder:
+        return Binder(self.__name__, *signature(self.fn))
+
+    @cached_property
+    def tensor_ndims(self) -> dict[str, int]:
+        """The ndim each tensor parameter's indexing implies (`x[i, j]`: 2), where consistent."""
         from .frontend.scan import tensor_ndims
-        params, ret = signature(self.fn, tensor_ndims(self.tree))
-        return Binder(self.__name__, params, ret)
+        return tensor_ndims(self.tree)
+
+    def check_ndims(self, arg_types: dict) -> None:
+        """Before compiling: an array of another ndim than the kernel indexes is a TypeError."""
+        for name, nd in self.tensor_ndims.items():
+            t = arg_types.get(name)
+            if isinstance(t, TensorType) and t.ndim != nd:
+                raise TypeError(f"argument '{name}' of kernel '{self.__name__}' must be {nd}-d (the kernel "
+                                f"indexes it with {nd} ind{'ex' if nd == 1 else 'ices'}), got a {t.ndim}-d array")
+
+    def fingerprint(self, _seen: frozenset = frozenset()) -> str:
+        """A hash of everything of the kernel's own that decides its code: its source, the
+        globals it reads (constants by value, compile-time functions by source) and, in
+        turn, the fingerprints of the kernels it calls.  Part of the disk-cache key.
+
+        The names come from the function's bytecode (`co_names`), so no parsing is needed;
+        for a module, each of those names that it has is included (`ml.f32`, `mm.micro`)."""
+        code = self.fn.__code__
+        used = sorted(set(code.co_names) | set(code.co_freevars))
+        names = self.globals()
+        seen = _seen | {self}
+        parts = [self.qualname, self.source.text, self.boundscheck, self.fastmath]
+        for name in used:
+            if name not in names:
+                continue
+            value = names[name]
+            parts.append((name, _describe_global(value, seen)))
+            if inspect.ismodule(value):
+                parts += [(name, attr, _describe_global(getattr(value, attr), seen))
+                          for attr in used if hasattr(value, attr)]
+        return hashlib.sha256(repr(parts).encode()).hexdigest()
 
     def call_types(self, args: list, kwargs: dict, loc) -> tuple[dict, dict]:
         """The argument types of a call from another kernel (typer values)."""
@@ -170,13 +205,13 @@ class Kernel:
     def typed_ir(self, *args, **kwargs) -> str:
         """The typed IR of the specialization these arguments select."""
         from . import ir
-        return ir.dump(self._select(args, kwargs)[0].typed)
+        return ir.dump(self._select(args, kwargs)[0].translated()[0])
 
     def llvm_ir(self, *args, optimized: bool = True, **kwargs) -> str:
         """The LLVM IR of that specialization, after (or, optimized=False, before) optimisation."""
         from . import pipeline
         spec = self._select(args, kwargs)[0]
-        return pipeline.optimized_ir(spec) if optimized else spec.built.ir_text
+        return pipeline.optimized_ir(spec) if optimized else spec.translated()[1].ir_text
 
     def asm(self, *args, target: str | None = None, **kwargs) -> str:
         """The assembly of that specialization, for the current target or a preset name."""
@@ -190,6 +225,29 @@ class Kernel:
 
     def __repr__(self) -> str:
         return f"<mojolite kernel {self.__name__} ({len(self._specs)} specializations)>"
+
+
+_MISSING = object()
+
+
+def _describe_global(value, seen: frozenset):
+    """What of a global value the disk cache must notice when it changes."""
+    if isinstance(value, Kernel):
+        return "<recursive>" if value in seen else value.fingerprint(seen)
+    if value is None or isinstance(value, (bool, int, float, str, DType)):
+        return repr(value)
+    if isinstance(value, tuple):
+        return tuple(_describe_global(v, seen) for v in value)
+    if callable(value) and getattr(value, "_mojolite_comptime", False):
+        try:
+            return inspect.getsource(value)
+        except (OSError, TypeError):
+            return getattr(value, "__qualname__", repr(value))
+    if inspect.ismodule(value):
+        return value.__name__
+    if hasattr(value, "__module__") and hasattr(value, "__qualname__"):
+        return f"{value.__module__}.{value.__qualname__}"      # functions, classes: by name
+    return type(value).__name__
 
 
 def kernel(fn=None, *, boundscheck: bool | None = None, fastmath: bool = False):

@@ -1,114 +1,140 @@
 """The compilation pipeline, top to bottom in `compile_specialization`.
 
-Owns: the order of the phases and the artefacts each leaves for
+Owns: the order of the phases, the disk-cache key of a specialization (what
+decides its machine code) and the artefacts each phase leaves for
 introspection (`typed_ir`, `llvm_ir`, `asm`).  Each phase lives in its own
 module; this one only connects them.  Does not own dispatch (kernel).
 """
 from __future__ import annotations
 
 import hashlib
+import os
+import warnings
 from dataclasses import dataclass, field
+from functools import lru_cache
 
-from . import ir
-from .codegen import module as codegen
-from .dtypes import DType
-from .errors import CompileError, KernelTypeError, attach
+from typing import TYPE_CHECKING
+
+from .dtypes import DTYPES, DType
 from .mltypes import TensorType, Type
-from .runtime import jit, threads
+from .runtime import cache, jit, threads
+from .runtime.cache import CacheWarning
 from .runtime.call import EntryPoint
+from .runtime.errors import Site
 from .runtime.config import settings
-from .runtime.target import Target, can_run, use_target
-from .typer import CompileRequest, type_function
+from .runtime.pyarray import LAYOUT, type_numbers
+from .runtime.target import Target, can_run
+
+if TYPE_CHECKING:
+    from . import ir
+    from .codegen import module as codegen
 
 
 
 @dataclass
 class Specialization:
-    kernel: str
-    arg_types: tuple
+    kernel: object                                       # the Kernel
+    arg_types: dict
     consts: dict
     target: Target
-    typed: ir.Module
-    built: codegen.Built
-    object_code: bytes
+    signature: str
+    typed: ir.Module | None = field(default=None, repr=False)     # None when loaded from the cache
+    built: codegen.Built | None = field(default=None, repr=False)
     entry: EntryPoint | None = field(default=None, repr=False)
     fast: object = field(default=None, repr=False)      # EntryPoint.fast_caller()
 
     def describe(self) -> str:
-        args = ", ".join(f"{n}: {t!r}" for n, t in self.typed.entry.params)
-        consts = "".join(f", {k}={v!r}" for k, v in self.consts.items())
-        return f"{self.kernel}({args}{consts}) -> {self.typed.entry.ret!r} [{self.target.name}]"
+        return f"{self.signature} [{self.target.name}]"
+
+    def translated(self) -> tuple[ir.Module, codegen.Built]:
+        """The typed IR and LLVM IR (built again for a specialization that came from the cache)."""
+        if self.typed is None:
+            self.kernel.check_ndims(self.arg_types)      # the compiler loads on the first compile
+            self.typed, self.built = translate(self.kernel, self.arg_types, self.consts, self.target)
+        return self.typed, self.built
 
 
-def symbol_for(name: str, key) -> str:
-    return f"{name}_{hashlib.sha1(repr(key).encode()).hexdigest()[:12]}"
-
-
-class _ModuleTyper:
-    """Types a kernel and, on demand, every kernel it calls (callees first)."""
-
-    def __init__(self, target: Target):
-        self.target = target
-        self.functions: dict[str, ir.Function] = {}
-        self.stack: list = []
-
-    def function(self, kernel, arg_types: dict[str, Type], consts: dict) -> ir.Function:
-        key = (kernel.qualname, kernel.source_hash, tuple(arg_types.items()), tuple(consts.items()))
-        symbol = symbol_for(kernel.__name__, key)
-        if symbol in self.functions:
-            return self.functions[symbol]
-        if kernel in self.stack:
-            raise KernelTypeError(f"kernel '{kernel.__name__}' calls itself (recursion is not supported)")
-        self.stack.append(kernel)
-        try:
-            req = CompileRequest(symbol, arg_types, consts, kernel.declared_return(arg_types, consts),
-                                 kernel.globals(), kernel.typevars(arg_types), kernel.boundscheck,
-                                 kernel.fastmath, self.resolve_call)
-            fn = type_function(kernel.tree, req)
-        finally:
-            self.stack.pop()
-        self.functions[symbol] = fn
-        return fn
-
-    def resolve_call(self, callee, args, kwargs, node):
-        """Specialize `callee` on the types of the values a kernel passes it."""
-        try:
-            arg_types, consts = callee.call_types(args, kwargs, node.loc)
-            fn = self.function(callee, arg_types, consts)
-        except CompileError as e:
-            raise attach(e, node.loc) from None
-        return fn, fn.written
-
-
-def translate(kernel, arg_types: dict[str, Type], consts: dict, target: Target,
-              c_symbol: str | None = None) -> tuple[ir.Module, codegen.Built]:
-    """Source -> typed IR (the kernel and its callees) -> LLVM IR text; with `c_symbol`,
-    the module also exports the kernel under that name with the C ABI (AOT)."""
-    with use_target(target):                              # ml.target() in kernels sees this target
-        typer = _ModuleTyper(target)
-        entry = typer.function(kernel, arg_types, consts)                 # 1-2. source -> typed IR
-    typed = ir.Module(entry, tuple(typer.functions.values()))
-    return typed, codegen.build(typed, target, c_symbol)                  # 3. typed IR -> LLVM IR
+def translate(kernel, arg_types: dict, consts: dict, target: Target, c_symbol: str | None = None):
+    """Steps 1-3, source -> typed IR -> LLVM IR (mojolite.translate; AOT builds use it too)."""
+    from . import translate as steps
+    return steps.translate(kernel, arg_types, consts, target, c_symbol)
 
 
 def compile_specialization(kernel, arg_types: dict[str, Type], consts: dict, target: Target) -> Specialization:
-    typed, built = translate(kernel, arg_types, consts, target)          # 1-3. source -> LLVM IR
-    entry = typed.entry
+    spec = Specialization(kernel, arg_types, consts, target, "")
+    key = cache_key(kernel, arg_types, consts, target)                    # 0. what decides the code
+    hit = disk_cache().get(key)
+    if hit is not None:
+        try:
+            return load(spec, *hit)                                       # (compiled before)
+        except (RuntimeError, KeyError, TypeError, ValueError) as e:
+            warnings.warn(f"mojolite: a cached build of '{kernel.__name__}' does not load ({e}); "
+                          "rebuilding it", CacheWarning)
+    typed, built = spec.translated()                                      # 1-3. source -> LLVM IR
     module = jit.optimize(built.ir_text, target, settings.opt_level)      # 4. verify, optimise
     obj = jit.emit_object(module, target, settings.opt_level)             # 5. machine code
-    spec = Specialization(kernel.__name__, tuple(arg_types.values()), consts, target, typed, built, obj)
-    if can_run(target):                                                   # 6. load, make callable
-        imports = None
-        if built.uses_pool:
-            pool = threads.pool()
-            imports = {threads.POOL_STATE: pool.address, threads.PARALLEL_FOR: pool.parallel_for}
-        lib = jit.load(obj, (built.entry_symbol,), imports)
-        spec.entry = EntryPoint(lib.address(built.entry_symbol), [value_kind(t) for _, t in entry.params],
-                                value_kind(entry.ret) if isinstance(entry.ret, DType) else None,
-                                built.sites, result_converter(entry.ret))
-        spec.entry.library = lib
-        spec.fast = spec.entry.fast_caller()
+    meta = metadata(kernel, typed, built)
+    disk_cache().put(key, obj, meta)                                      # 6. for later processes
+    return load(spec, obj, meta)                                          # 7. load, make callable
+
+
+def metadata(kernel, typed, built) -> dict:
+    """What loading an object needs besides its bytes (JSON)."""
+    entry = typed.entry
+    args = ", ".join(f"{n}: {t!r}" for n, t in entry.params)
+    return {"entry_symbol": built.entry_symbol, "uses_pool": built.uses_pool,
+            "sites": [[site.kind, site.message] for site in built.sites],
+            "params": [value_kind(t) for _, t in entry.params],
+            "result": value_kind(entry.ret) if isinstance(entry.ret, DType) else None,
+            "result_dtype": entry.ret.name if isinstance(entry.ret, DType) else None,
+            "signature": f"{kernel.__name__}({args}) -> {entry.ret!r}"}
+
+
+def load(spec: Specialization, obj: bytes, meta: dict) -> Specialization:
+    """Link machine code into the process (when this CPU can run it) and wrap its entry point."""
+    consts = "".join(f", {k}={v!r}" for k, v in spec.consts.items())
+    spec.signature = meta["signature"].replace(") ->", f"{consts}) ->", 1) if consts else meta["signature"]
+    if not can_run(spec.target):
+        return spec
+    imports = None
+    if meta["uses_pool"]:
+        pool = threads.pool()
+        imports = {threads.POOL_STATE: pool.address, threads.PARALLEL_FOR: pool.parallel_for}
+    lib = jit.load(obj, (meta["entry_symbol"],), imports)
+    ret = DTYPES[meta["result_dtype"]] if meta["result_dtype"] else None
+    spec.entry = EntryPoint(lib.address(meta["entry_symbol"]), meta["params"], meta["result"],
+                            tuple(Site(k, m) for k, m in meta["sites"]), result_converter(ret))
+    spec.entry.library = lib
+    spec.fast = spec.entry.fast_caller()
     return spec
+
+
+def cache_key(kernel, arg_types: dict, consts: dict, target: Target) -> str:
+    """Everything that decides a specialization's machine code."""
+    return cache.key(kernel.fingerprint(), sorted((k, repr(t)) for k, t in arg_types.items()),
+                     sorted((k, repr(v)) for k, v in consts.items()),
+                     target.triple, target.cpu, target.feature_string, target.caches,
+                     settings.opt_level, compiler_fingerprint())
+
+
+@lru_cache(maxsize=None)
+def compiler_fingerprint() -> tuple:
+    """The compiler's own version: its files (by size and time), llvmlite and LLVM, and the
+    process facts compiled into entry points (NumPy's object layout, dtype numbers)."""
+    import llvmlite
+    import llvmlite.binding as llvm
+    here = os.path.dirname(os.path.abspath(__file__))
+    files = []
+    for root in {here, os.path.dirname(jit.__file__)}:
+        for path, _, names in os.walk(root):
+            files += [(name, os.path.getsize(os.path.join(path, name)), os.path.getmtime(os.path.join(path, name)))
+                      for name in sorted(names) if name.endswith(".py")]
+    numbers = [type_numbers(d.numpy) for d in DTYPES.values()]
+    return (sorted(files), llvmlite.__version__, llvm.llvm_version_info, repr(LAYOUT), numbers)
+
+
+def disk_cache():
+    return cache.cache()
 
 
 def value_kind(t) -> str:
@@ -132,10 +158,10 @@ def result_converter(t):
 
 
 def optimized_ir(spec: Specialization) -> str:
-    return str(jit.optimize(spec.built.ir_text, spec.target, settings.opt_level))
+    return str(jit.optimize(spec.translated()[1].ir_text, spec.target, settings.opt_level))
 
 
 def assembly(spec: Specialization) -> str:
-    return jit.emit_assembly(jit.optimize(spec.built.ir_text, spec.target, settings.opt_level),
+    return jit.emit_assembly(jit.optimize(spec.translated()[1].ir_text, spec.target, settings.opt_level),
                              spec.target, settings.opt_level)
 

@@ -42,6 +42,10 @@ class Settings:
     opt_level: int
     #: MOJOLITE_NUM_THREADS: threads of parallel loops (0: one per core).
     num_threads: int
+    #: MOJOLITE_CACHE=0 turns the disk cache of compiled code off.
+    cache: bool
+    #: MOJOLITE_CACHE_DIR: where that cache lives (default: $XDG_CACHE_HOME/mojolite or ~/.cache/mojolite).
+    cache_dir: str
 
 
 def _read() -> Settings:
@@ -50,6 +54,8 @@ def _read() -> Settings:
         boundscheck=_flag("MOJOLITE_BOUNDSCHECK", False),
         opt_level=_int("MOJOLITE_OPT", 3),
         num_threads=_int("MOJOLITE_NUM_THREADS", 0),
+        cache=_flag("MOJOLITE_CACHE", True),
+        cache_dir=os.environ.get("MOJOLITE_CACHE_DIR", "").strip(),
     )
 
 

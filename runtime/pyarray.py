@@ -88,3 +88,10 @@ def _find_byte(type_num_offset: int) -> int:
 
 
 LAYOUT = _probe()
+
+
+def type_numbers(dtype) -> list[int]:
+    """NumPy's type numbers of the dtypes equal to `dtype` (np.dtype('q') == int64 has
+    another number than np.int64's on LP64 systems; user dtypes' numbers vary by process)."""
+    dtype = np.dtype(dtype)
+    return sorted({np.dtype(c).num for c in np.typecodes["All"] if np.dtype(c) == dtype} | {dtype.num})

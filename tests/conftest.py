@@ -1,13 +1,16 @@
 """Test configuration: bounds checks on, hypothesis profiles, shared helpers.
 
 The suite runs correctness tests with bounds checking on (an out-of-range
-index fails a test instead of reading stray memory).  Hypothesis profiles:
+index fails a test instead of reading stray memory), with a disk cache of its own.  Hypothesis profiles:
 `ci` (derandomized, bounded; the default) and `dev` (deeper);
 choose with HYPOTHESIS_PROFILE.
 """
 import os
+import tempfile
 
 os.environ.setdefault("MOJOLITE_BOUNDSCHECK", "1")      # before mojolite reads its settings
+# A cache of compiled code of the run's own: tests never see entries of other runs.
+os.environ.setdefault("MOJOLITE_CACHE_DIR", tempfile.mkdtemp(prefix="mojolite-test-cache-"))
 
 from hypothesis import HealthCheck, settings  # noqa: E402
 

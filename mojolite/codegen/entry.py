@@ -13,23 +13,17 @@ objects come from runtime.pyarray, which probes them.
 """
 from __future__ import annotations
 
-import numpy as np
 from llvmlite import ir as ll
 
 from .. import ir
 from ..dtypes import bool_, f64
 from ..mltypes import TensorType
 from ..runtime.errors import CTX_FLAGS, CTX_RESULT, DISPATCH
-from ..runtime.pyarray import ALIGNED, C_CONTIGUOUS, F_CONTIGUOUS, LAYOUT, NON_NATIVE, WRITEABLE
+from ..runtime.pyarray import ALIGNED, C_CONTIGUOUS, F_CONTIGUOUS, LAYOUT, NON_NATIVE, WRITEABLE, type_numbers
 from . import arith
 from .lltypes import F64, I1, I8, I32, I64, PTR, TENSOR, alloca, gep, i64, value_type
 
 _LAYOUT_FLAG = {"C": C_CONTIGUOUS, "F": F_CONTIGUOUS, "A": 0}
-
-
-def type_numbers(d) -> list[int]:
-    """NumPy's type numbers of the dtypes equal to `d` (np.dtype('q') == int64, another number)."""
-    return sorted({np.dtype(c).num for c in np.typecodes["All"] if np.dtype(c) == d.numpy} | {d.numpy.num})
 
 
 def c_type(t) -> str:
@@ -104,7 +98,7 @@ class _EntryBuilder:
         nd = self.field(obj, LAYOUT.nd, I32)
         type_num = self.field(descr, LAYOUT.type_num, I32)
         wrong = ll.Constant(I1, 1)
-        for num in type_numbers(t.dtype):      # int64 is both `long` and `long long` on LP64 systems
+        for num in type_numbers(t.dtype.numpy):      # int64 is both `long` and `long long` on LP64 systems
             wrong = b.and_(wrong, b.icmp_unsigned("!=", type_num, ll.Constant(I32, num)))
         wrong = b.or_(wrong, b.icmp_unsigned("==", self.field(descr, LAYOUT.byteorder, I8),
                                              ll.Constant(I8, NON_NATIVE)))

@@ -62,3 +62,4 @@ def tensor_ndims(fn: U.Function) -> dict[str, int]:
     params = {p.name for p in fn.params}
     rebound = assigned_names(fn.body)
     return {n: next(iter(k)) for n, k in found.items() if len(k) == 1 and n in params and n not in rebound}
+

@@ -59,8 +59,9 @@ def callee_types(kernel, args: list, kwargs: dict, loc) -> tuple[dict, dict]:
         if isinstance(p.elem, DType) and v.type.dtype != p.elem:
             raise KernelTypeError(f"argument '{p.name}' of '{name}' must be a Tensor[{p.elem}], "
                                   f"got {v.type!r}", loc)
-        if p.ndim is not None and v.type.ndim != p.ndim:
-            raise KernelTypeError(f"argument '{p.name}' of '{name}' must be {p.ndim}-d, got {v.type!r}", loc)
+        nd = kernel.tensor_ndims.get(p.name)
+        if nd is not None and v.type.ndim != nd:
+            raise KernelTypeError(f"argument '{p.name}' of '{name}' must be {nd}-d, got {v.type!r}", loc)
         bind(p, v.type.dtype)
         types[p.name] = v.type
     for p in b.runtime:
