@@ -27,6 +27,8 @@ from .runtime.threads import get_num_threads, num_threads
 
 __version__ = "0.1.0"
 
+from .autotune import autotune  # noqa: E402
+
 
 def matmul(a, b, out=None):
     """`a @ b` for 2-d arrays: f32 -> f32, bf16 -> bf16 (f32 accumulation), i8 -> i32 (exact).
@@ -41,5 +43,5 @@ __all__ = [
     "CompileError", "UnsupportedError", "UndefinedNameError", "KernelTypeError", "ConstError",
     "Target", "target", "use_target", "comptime", "static_range", "parallel_range",
     "simd_width", "fma", "select", "dot4_i8", "dot2_bf16", "matmul",
-    "thread_index", "num_threads", "get_num_threads",
+    "thread_index", "num_threads", "get_num_threads", "autotune",
 ]

@@ -102,7 +102,7 @@ class DiskCache:
     def entries(self) -> list[str]:
         if not os.path.isdir(self.path):
             return []
-        return sorted(f[:-5] for f in os.listdir(self.path) if f.endswith(".json"))
+        return sorted(f[:-5] for f in os.listdir(self.path) if f.endswith(".json") and not f.startswith("record-"))
 
     def size(self) -> int:
         if not os.path.isdir(self.path):
@@ -111,7 +111,7 @@ class DiskCache:
                    if f.endswith((".o", ".json")))
 
     def clear(self) -> int:
-        """Remove every entry (and stray temporary files); the number of entries removed."""
+        """Remove every entry, record and stray temporary file; the number of entries removed."""
         n = len(self.entries())
         if os.path.isdir(self.path):
             for f in os.listdir(self.path):
@@ -146,3 +146,27 @@ def cache() -> DiskCache:
     if _cache is None or _cache.path != directory():
         _cache = DiskCache()
     return _cache
+
+
+def get_record(k: str) -> dict | None:
+    """A small JSON record (an autotuning result) stored under key `k`, or None."""
+    c = cache()
+    if not c.usable:
+        return None
+    try:
+        with open(os.path.join(c.path, f"record-{k}.json"), encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        warnings.warn(f"mojolite: record {k[:16]} is unreadable ({e}); ignoring it", CacheWarning)
+        return None
+
+
+def put_record(k: str, record: dict) -> None:
+    c = cache()
+    if c.usable:
+        try:
+            _atomic_write(os.path.join(c.path, f"record-{k}.json"), json.dumps(record).encode())
+        except OSError as e:
+            warnings.warn(f"mojolite: could not write to the cache ({e})", CacheWarning)

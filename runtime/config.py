@@ -46,6 +46,8 @@ class Settings:
     cache: bool
     #: MOJOLITE_CACHE_DIR: where that cache lives (default: $XDG_CACHE_HOME/mojolite or ~/.cache/mojolite).
     cache_dir: str
+    #: MOJOLITE_AUTOTUNE=0: library kernels use their static defaults instead of timing candidates.
+    autotune: bool
 
 
 def _read() -> Settings:
@@ -56,6 +58,7 @@ def _read() -> Settings:
         num_threads=_int("MOJOLITE_NUM_THREADS", 0),
         cache=_flag("MOJOLITE_CACHE", True),
         cache_dir=os.environ.get("MOJOLITE_CACHE_DIR", "").strip(),
+        autotune=_flag("MOJOLITE_AUTOTUNE", True),
     )
 
 

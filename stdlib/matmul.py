@@ -169,7 +169,30 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
         return out
     kind = "int8" if a.dtype == np.int8 else "float"
     mr, nv, mc, kc, nc = blocking(kind)
+    config = {"mr": mr, "nv": nv, "kc": kc}
+    if 2.0 * m * n * k >= 5e7:                     # below that, timing noise outweighs any gain
+        bucket = (str(a.dtype), *(max(1, x - 1).bit_length() for x in (m, k, n)), ml.get_num_threads())
+        config = ml.autotune("matmul", candidates(kind, kc), lambda c: _run(a, b, out, kind, mc, nc, **c),
+                             bucket=bucket, default=config)
+    return _run(a, b, out, kind, mc, nc, **config)
+
+
+def candidates(kind: str, kc: int) -> list[dict]:
+    """The static tile and the two largest others that fit the registers, at two depths of K."""
+    mr0, nv0, *_ = blocking(kind)
+    regs = ml.target().vector_registers
+    tiles = sorted(((mr * nv, mr, nv) for nv in (2, 3, 4) for mr in range(2, 16)
+                    if mr * nv + nv + 2 <= regs and (mr, nv) != (mr0, nv0)), reverse=True)
+    chosen = [(mr0, nv0)] + [(mr, nv) for _, mr, nv in tiles[:2]]
+    return [{"mr": mr, "nv": nv, "kc": depth} for mr, nv in chosen for depth in (kc // 2, kc)]
+
+
+def _run(a, b, out, kind: str, mc: int, nc: int, mr: int, nv: int, kc: int) -> np.ndarray:
+    """One matmul with a given register tile (mr x nv vectors) and blocking."""
+    m, k = a.shape
+    n = b.shape[1]
     nr = nv * ml.target().vector_bits // 32
+    mc = max(mr, mc // mr * mr)
     threads = ml.get_num_threads()
     blocks = -(-m // mc)
     if threads > 1:                         # as many row blocks as a multiple of the threads

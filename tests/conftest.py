@@ -9,6 +9,7 @@ import os
 import tempfile
 
 os.environ.setdefault("MOJOLITE_BOUNDSCHECK", "1")      # before mojolite reads its settings
+os.environ.setdefault("MOJOLITE_AUTOTUNE", "0")         # library kernels: their static defaults
 # A cache of compiled code of the run's own: tests never see entries of other runs.
 os.environ.setdefault("MOJOLITE_CACHE_DIR", tempfile.mkdtemp(prefix="mojolite-test-cache-"))
 

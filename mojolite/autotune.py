@@ -1,0 +1,71 @@
+"""`ml.autotune`: choose among candidate configurations of a kernel by timing them.
+
+    best = ml.autotune("my_stencil", [{"TILE": 16}, {"TILE": 32}, {"TILE": 64}],
+                       lambda cfg: stencil(x, out, **cfg), bucket=(x.shape[0].bit_length(),))
+
+Owns: timing each candidate on the caller's real data (median of a few runs,
+after one warm-up run that also compiles it), the winner's record in the disk
+cache under (name, target, bucket), an in-memory copy, and a progress line on
+stderr for searches that take more than a second.  `MOJOLITE_AUTOTUNE=0` turns
+tuning off: callers then use their static default (`default`).
+"""
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from typing import Callable, Sequence
+
+from .runtime import cache
+from .runtime.config import settings
+from .runtime.target import current
+
+_memory: dict[str, dict] = {}
+
+
+def autotune(name: str, candidates: Sequence[dict], run: Callable[[dict], object], *,
+             bucket: tuple = (), default: dict | None = None, repeat: int = 3) -> dict:
+    """The fastest of `candidates` (dicts of keyword arguments) for `run`, on this target.
+
+    `bucket` says which problems share a winner (e.g. sizes rounded to powers of two);
+    `default` is returned without timing anything when tuning is off."""
+    if not candidates:
+        raise ValueError(f"autotune({name!r}): no candidates")
+    if not settings.autotune:
+        return dict(default if default is not None else candidates[0])
+    t = current()
+    key = cache.key("autotune", name, t.triple, t.cpu, t.feature_string, t.caches, tuple(bucket),
+                    [sorted(c.items()) for c in candidates])
+    if key in _memory:
+        return dict(_memory[key])
+    record = cache.get_record(key)
+    if record is not None and record.get("best") in [dict(c) for c in candidates]:
+        _memory[key] = record["best"]
+        return dict(record["best"])
+    best, times = _search(name, candidates, run, repeat)
+    _memory[key] = best
+    cache.put_record(key, {"name": name, "bucket": list(bucket), "best": best,
+                           "seconds": {repr(sorted(c.items())): s for c, s in zip(candidates, times)}})
+    return dict(best)
+
+
+def _search(name: str, candidates, run, repeat: int) -> tuple[dict, list[float]]:
+    start = time.perf_counter()
+    shown = False
+    times = []
+    for k, config in enumerate(candidates):
+        run(config)                                   # compiles, warms caches
+        samples = []
+        for _ in range(repeat):
+            t = time.perf_counter()
+            run(config)
+            samples.append(time.perf_counter() - t)
+        times.append(statistics.median(samples))
+        if time.perf_counter() - start > 1.0:
+            shown = True
+            print(f"\rmojolite: tuning {name}: {k + 1}/{len(candidates)} candidates", end="",
+                  file=sys.stderr, flush=True)
+    if shown:
+        print(file=sys.stderr)
+    best = min(range(len(candidates)), key=times.__getitem__)
+    return dict(candidates[best]), times
