@@ -27,7 +27,7 @@ from .runtime.threads import get_num_threads, num_threads
 
 __version__ = "0.1.0"
 
-from .autotune import autotune  # noqa: E402
+from .tuning import autotune  # noqa: E402
 
 
 def matmul(a, b, out=None):
