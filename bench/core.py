@@ -1,4 +1,4 @@
-"""Language-core benchmarks: import time, first-call compile time, call overhead, fused saxpy.
+"""Core benchmarks: import time, compile and cached-load time, call overhead, fused saxpy.
 
     python bench/core.py [--json out.json]
 
@@ -25,18 +25,19 @@ from mojolite import Tensor, f32, kernel
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}   # measure with .pyc files
 
 
-def _subprocess_ms(code: str, repeats: int = 7) -> tuple[float, float]:
-    """Median (first value, second value) in ms printed by `code` run in fresh interpreters."""
+def _subprocess_ms(code: str, repeats: int = 7, **env) -> tuple[float, ...]:
+    """Medians of the values (ms) printed by `code` run in fresh interpreters."""
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "probe.py")
         with open(path, "w") as f:
             f.write(code)
         runs = []
-        for _ in range(repeats + 1):                 # the first run writes .pyc files
-            out = subprocess.run([sys.executable, path], capture_output=True, text=True, env=ENV, check=True)
+        environ = dict(ENV, MOJOLITE_CACHE_DIR=os.path.join(d, "cache"), **env)
+        for _ in range(repeats + 1):                 # the first run writes .pyc files (and the cache)
+            out = subprocess.run([sys.executable, path], capture_output=True, text=True, env=environ, check=True)
             runs.append(tuple(float(v) for v in out.stdout.split()))
         runs = runs[1:]
-    return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+    return tuple(statistics.median(r[k] for r in runs) for k in range(len(runs[0])))
 
 
 STARTUP = textwrap.dedent("""
@@ -46,6 +47,9 @@ STARTUP = textwrap.dedent("""
     from mojolite import kernel, Tensor, f32
     t1 = time.perf_counter()
     import numpy as np
+    from mojolite.runtime import target
+    target.host()                                # loads LLVM (part of a first call otherwise)
+    t1b = time.perf_counter()
 
     @kernel
     def saxpy(a: f32, x: Tensor[f32], y: Tensor[f32]):
@@ -56,7 +60,7 @@ STARTUP = textwrap.dedent("""
     t2 = time.perf_counter()
     saxpy(2.0, x, y)
     t3 = time.perf_counter()
-    print((t1 - t0) * 1e3, (t3 - t2) * 1e3)
+    print((t1 - t0) * 1e3, (t1b - t1) * 1e3, (t3 - t2) * 1e3)
 """)
 
 NUMPY_IMPORT = "import time\nt0 = time.perf_counter()\nimport numpy\nprint((time.perf_counter() - t0) * 1e3, 0)\n"
@@ -89,11 +93,15 @@ def main() -> None:
     args = ap.parse_args()
     results = {}
 
-    imp, first = _subprocess_ms(STARTUP)
+    imp, llvm, first = _subprocess_ms(STARTUP, MOJOLITE_CACHE="0")
+    _, _, cached = _subprocess_ms(STARTUP)
     np_imp, _ = _subprocess_ms(NUMPY_IMPORT)
-    results.update(import_ms=imp, numpy_import_ms=np_imp, first_call_ms=first)
+    results.update(import_ms=imp, numpy_import_ms=np_imp, llvm_load_ms=llvm, first_call_ms=first,
+                   cached_first_call_ms=cached)
     print(f"import mojolite                {imp:8.1f} ms   (import numpy alone: {np_imp:.1f} ms)")
-    print(f"first call (compile) of saxpy  {first:8.1f} ms")
+    print(f"loading LLVM (llvmlite)        {llvm:8.1f} ms   (once, at the first compile or load)")
+    print(f"first call (compile) of saxpy  {first:8.1f} ms   (disk cache off)")
+    print(f"first call, cached by another process {cached:5.1f} ms")
 
     x, y, o = (np.ones(16, np.float32) for _ in range(3))
     add3(x, y, o)

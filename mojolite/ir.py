@@ -15,32 +15,38 @@ from .mltypes import SimdType, TensorType, Type, VoidType
 from .source import SourceLoc
 
 
-class Expr:
+class _Node:
+    def __repr__(self) -> str:         # one for all node kinds (cheaper than one per dataclass)
+        fields = ", ".join(f"{f}={getattr(self, f)!r}" for f in self.__dataclass_fields__ if f != "loc")
+        return f"{type(self).__name__}({fields})"
+
+
+class Expr(_Node):
     type: Type
     loc: SourceLoc
 
 
-class Stmt:
+class Stmt(_Node):
     loc: SourceLoc
 
 
 # -- expressions ---------------------------------------------------------------
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Const(Expr):
     value: object
     type: DType
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Var(Expr):
     name: str
     type: Type
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class BinOp(Expr):
     """Arithmetic or bitwise `op` on two operands of `type` (for "/" too: the typer casts)."""
     op: str
@@ -50,7 +56,7 @@ class BinOp(Expr):
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class UnaryOp(Expr):
     op: str            # "-", "~", "not"
     operand: Expr
@@ -58,7 +64,7 @@ class UnaryOp(Expr):
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Cmp(Expr):
     """`lhs op rhs` on two operands of one type; the result is bool."""
     op: str
@@ -68,7 +74,7 @@ class Cmp(Expr):
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class BoolOp(Expr):
     """Short-circuit `and` / `or` of two bool operands."""
     op: str
@@ -78,7 +84,7 @@ class BoolOp(Expr):
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class IfExp(Expr):
     """`body if test else orelse`: only the chosen side is evaluated."""
     test: Expr
@@ -88,14 +94,14 @@ class IfExp(Expr):
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Cast(Expr):
     value: Expr
     type: DType
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Load(Expr):
     """`tensor[indices]`: indices are i64, one per axis, not yet checked against the shape."""
     tensor: Var
@@ -104,7 +110,7 @@ class Load(Expr):
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Shape(Expr):
     tensor: Var
     axis: int
@@ -112,7 +118,7 @@ class Shape(Expr):
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Stride(Expr):
     """The stride of `axis` in elements."""
     tensor: Var
@@ -121,7 +127,7 @@ class Stride(Expr):
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Intrinsic(Expr):
     """A built-in operation by name (`sqrt`, `min`, `abs`, `pow`, ...) on operands of one type."""
     name: str
@@ -130,14 +136,14 @@ class Intrinsic(Expr):
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class ThreadIndex(Expr):
     """`ml.thread_index()`: which thread runs this iteration of a parallel loop (0 elsewhere)."""
     type: DType
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Call(Expr):
     """A call of another kernel's specialization, compiled into the same module."""
     callee: str                    # symbol of the callee's Function
@@ -146,7 +152,7 @@ class Call(Expr):
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Broadcast(Expr):
     """`SIMD[T, W](scalar)`: every lane holds the scalar."""
     value: Expr
@@ -154,7 +160,7 @@ class Broadcast(Expr):
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class SimdLoad(Expr):
     """`x.load[W](indices)`: W consecutive elements along the last axis."""
     tensor: Var
@@ -163,7 +169,7 @@ class SimdLoad(Expr):
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Bitcast(Expr):
     """`v.bitcast(U)`: the same bits as lanes of U (the lane count scales with the lane size)."""
     value: Expr
@@ -171,7 +177,7 @@ class Bitcast(Expr):
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Extract(Expr):
     """`v[k]`: one lane of a SIMD value."""
     vector: Expr
@@ -180,7 +186,7 @@ class Extract(Expr):
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Reduce(Expr):
     """`v.reduce_add()` and friends: a pairwise (tree) reduction of the lanes."""
     op: str            # "add", "mul", "max", "min"
@@ -189,7 +195,7 @@ class Reduce(Expr):
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Select(Expr):
     """`ml.select(mask, a, b)`: lane-wise choice; both sides are evaluated."""
     mask: Expr
@@ -199,7 +205,7 @@ class Select(Expr):
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Dot(Expr):
     """`ml.dot4_i8(acc, a, b)` / `ml.dot2_bf16(acc, a, b)`: groups of 4 (2) products added to each lane."""
     kind: str          # "i8x4" or "bf16x2"
@@ -212,7 +218,7 @@ class Dot(Expr):
 
 # -- statements ----------------------------------------------------------------
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class SimdStore(Stmt):
     """`x.store[W](indices, value)`."""
     tensor: Var
@@ -221,14 +227,14 @@ class SimdStore(Stmt):
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Assign(Stmt):
     name: str
     value: Expr
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Store(Stmt):
     tensor: Var
     indices: tuple[Expr, ...]
@@ -236,7 +242,7 @@ class Store(Stmt):
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class If(Stmt):
     test: Expr
     body: tuple[Stmt, ...]
@@ -244,7 +250,7 @@ class If(Stmt):
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class ForRange(Stmt):
     """`for var in range(start, stop, step)`: i64 bounds evaluated once, step != 0."""
     var: str
@@ -257,36 +263,36 @@ class ForRange(Stmt):
     private: tuple[str, ...] = ()          # parallel: the variables each iteration has for itself
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class While(Stmt):
     test: Expr
     body: tuple[Stmt, ...]
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Break(Stmt):
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Continue(Stmt):
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Return(Stmt):
     value: Expr | None
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class ExprStmt(Stmt):
     value: Expr
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Assert(Stmt):
     test: Expr
     msg: str
@@ -295,7 +301,7 @@ class Assert(Stmt):
 
 # -- functions -------------------------------------------------------------------
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Function:
     """One specialization: runtime parameters in order, every local with its type."""
     symbol: str
@@ -314,7 +320,7 @@ class Function:
         return not isinstance(self.ret, VoidType)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Module:
     """The entry specialization and every function it calls (callees first)."""
     entry: Function

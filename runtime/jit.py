@@ -23,17 +23,17 @@ _jit: llvm.LLJIT | None = None
 _machines: dict[tuple[Target, int], llvm.TargetMachine] = {}
 
 
-def _init() -> None:
+def _init(target: Target) -> None:
     llvm.initialize_native_target()
     llvm.initialize_native_asmprinter()
-    if not getattr(_init, "done_all", False):
+    if target.arch != host().arch and not getattr(_init, "done_all", False):   # cross builds only
         llvm.initialize_all_targets()
         llvm.initialize_all_asmprinters()
         _init.done_all = True
 
 
 def _new_machine(target: Target, opt_level: int) -> llvm.TargetMachine:
-    _init()
+    _init(target)
     return llvm.Target.from_triple(target.triple).create_target_machine(
         cpu=target.cpu, features=target.feature_string, opt=opt_level,
         reloc="pic", codemodel="jitdefault" if target == host() else "default")

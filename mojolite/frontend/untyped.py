@@ -15,42 +15,46 @@ from ..source import SourceLoc, KernelSource
 class Node:
     loc: SourceLoc
 
+    def __repr__(self) -> str:         # one for all node kinds (cheaper than one per dataclass)
+        fields = ", ".join(f"{f}={getattr(self, f)!r}" for f in self.__dataclass_fields__ if f != "loc")
+        return f"{type(self).__name__}({fields})"
+
 
 # -- expressions ---------------------------------------------------------------
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Num(Node):
     value: object          # int, float or bool
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Str(Node):
     value: str
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Name(Node):
     id: str
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Attribute(Node):
     value: Node
     attr: str
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Subscript(Node):
     value: Node
     index: tuple[Node, ...]
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Call(Node):
     func: Node
     args: tuple[Node, ...]
@@ -58,7 +62,7 @@ class Call(Node):
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class BinOp(Node):
     op: str
     left: Node
@@ -66,14 +70,14 @@ class BinOp(Node):
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class UnaryOp(Node):
     op: str                # "-", "+", "~", "not"
     operand: Node
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Compare(Node):
     left: Node
     ops: tuple[str, ...]
@@ -81,14 +85,14 @@ class Compare(Node):
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class BoolOp(Node):
     op: str                # "and", "or"
     values: tuple[Node, ...]
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class IfExp(Node):
     test: Node
     body: Node
@@ -96,7 +100,7 @@ class IfExp(Node):
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Tuple(Node):
     elts: tuple[Node, ...]
     loc: SourceLoc
@@ -104,14 +108,14 @@ class Tuple(Node):
 
 # -- statements ----------------------------------------------------------------
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Assign(Node):
     targets: tuple[Node, ...]       # Name, Subscript or Tuple of those; `a = b = v` has two
     value: Node
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class AnnAssign(Node):
     target: Name
     annotation: Node
@@ -119,7 +123,7 @@ class AnnAssign(Node):
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class AugAssign(Node):
     target: Node                    # Name or Subscript
     op: str
@@ -127,7 +131,7 @@ class AugAssign(Node):
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class If(Node):
     test: Node
     body: tuple[Node, ...]
@@ -135,7 +139,7 @@ class If(Node):
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class For(Node):
     target: Name
     iter: Call                      # range(...), ml.static_range(...), ml.parallel_range(...)
@@ -143,41 +147,41 @@ class For(Node):
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class While(Node):
     test: Node
     body: tuple[Node, ...]
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Break(Node):
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Continue(Node):
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Return(Node):
     value: Node | None
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class ExprStmt(Node):
     value: Node
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Pass(Node):
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Assert(Node):
     test: Node
     msg: str | None
@@ -186,7 +190,7 @@ class Assert(Node):
 
 # -- the function ----------------------------------------------------------------
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Param(Node):
     name: str
     annotation: Node | None
@@ -194,7 +198,7 @@ class Param(Node):
     loc: SourceLoc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Function(Node):
     name: str
     params: tuple[Param, ...]
