@@ -9,12 +9,8 @@ written element by element, so nothing outside C is touched.
 """
 from __future__ import annotations
 
-from typing import TypeVar
-
 import mojolite as ml
 from mojolite import SIMD, Const, Tensor, f32, i32, kernel
-
-Q = TypeVar("Q")
 
 
 @kernel
@@ -73,19 +69,20 @@ def write_tile_i32(acc_c: Tensor[i32], ctoff: int, c: Tensor[i32], colsum: Tenso
 
 
 @kernel
-def micro_i8(ap: Tensor[Q], bp: Tensor[ml.i8], c: Tensor[i32], ct: Tensor[i32], colsum: Tensor[i32],
+def micro_i8(ap: Tensor[i32], bp: Tensor[i32], c: Tensor[i32], ct: Tensor[i32], colsum: Tensor[i32],
              aoff: int, boff: int, ctoff: int, csoff: int, kc4: int, row: int, col: int, mr: int, nr: int,
              first: bool, MR: Const[int], NV: Const[int], SHIFT: Const[bool]):
+    """Packed groups of 4 bytes (one i32): A's are u8 where SHIFT (x86 VNNI), else i8."""
     w = ml.simd_width(i32)
     NR = NV * w
     acc = [SIMD[i32, w](0)] * (MR * NV)
     bv = [SIMD[ml.i8, 4 * w](0)] * NV
     for p in range(kc4):
         for j in ml.static_range(NV):
-            bv[j] = bp.load[4 * w](boff + (p * NR + j * w) * 4)
+            bv[j] = bp.load[w](boff + p * NR + j * w).bitcast(ml.i8)
         for i in ml.static_range(MR):
-            four = ap.load[4](aoff + (p * MR + i) * 4).bitcast(i32)
-            av = SIMD[i32, w](four[0]).bitcast(Q)
+            group = SIMD[i32, w](ap[aoff + p * MR + i])
+            av = group.bitcast(ml.u8) if SHIFT else group.bitcast(ml.i8)
             for j in ml.static_range(NV):
                 acc[i * NV + j] = ml.dot4_i8(acc[i * NV + j], av, bv[j])
     if mr == MR and nr == NR:

@@ -3,9 +3,10 @@
 Float panels (f32 and bf16 inputs, widened to f32 while packing):
   ap[apoff + q*MR*kc + p*MR + i] = a[ic + q*MR + i, pc + p]   panels of MR rows
   bp[bpoff + r*NR*kc + p*NR + j] = b[pc + p, jc + r*NR + j]   panels of NR columns
-Int8 panels (groups of 4 consecutive k, as the 4-way dot products want them):
-  ap[apoff + ((q*kc4 + p)*MR + i)*4 + t] = a[ic + q*MR + i, pc + 4p + t]   (+128 as u8 if SHIFT)
-  bp[((r*kc4 + p)*NR + j)*4 + t] = b[pc + 4p + t, jc + r*NR + j]
+Int8 panels (groups of 4 consecutive k, as the 4-way dot products want them), each
+group one i32 whose byte t is the value at k = 4p + t:
+  ap[apoff + (q*kc4 + p)*MR + i] = a[ic + q*MR + i, pc + 4p : pc + 4p + 4]   (^ 0x80 where SHIFT)
+  bp[(r*kc4 + p)*NR + j]         = b[pc + 4p : pc + 4p + 4, jc + r*NR + j]
   colsum[r*NR + j]              = sum over the block's k of b[k, jc + r*NR + j]
 Past an edge every value is 0 (an A row past M may hold anything: its B partner is 0).
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 from typing import TypeVar
 
 import mojolite as ml
-from mojolite import Const, Tensor, f32, i8, i32, kernel
+from mojolite import SIMD, Const, Tensor, f32, i8, i32, kernel
 
 T = TypeVar("T")
 Q = TypeVar("Q")
@@ -51,36 +52,66 @@ def pack_b(b: Tensor[T], bp: Tensor[f32], bpoff: int, pc: int, jc: int, kc: int,
 
 
 @kernel
-def pack_a_i8(a: Tensor[i8], ap: Tensor[Q], apoff: int, ic: int, pc: int, mc: int, kc: int,
+def pack_a_i8(a: Tensor[i8], ap: Tensor[i32], apoff: int, ic: int, pc: int, mc: int, kc: int,
               MR: Const[int], SHIFT: Const[bool]):
+    """Groups of 4 consecutive k of a row, as one i32 each (bytes flipped by 0x80 where SHIFT)."""
     kc4 = (kc + 3) // 4
+    flip = i32(-2139062144) if SHIFT else i32(0)           # 0x80808080: a + 128 in every byte
     for q in range(0, (mc + MR - 1) // MR):
         rows = min(MR, mc - q * MR)
-        for p in range(kc4):
-            for i in range(MR):
-                base = apoff + ((q * kc4 + p) * MR + i) * 4
-                for t in ml.static_range(4):
-                    k = 4 * p + t
-                    v = i32(a[ic + q * MR + i, pc + k]) if i < rows and k < kc else i32(0)
-                    if SHIFT:
-                        ap[base + t] = Q(v + 128)           # u8: the a + 128 of u8 x i8 products
-                    else:
-                        ap[base + t] = Q(v)
+        base = apoff + q * kc4 * MR
+        for i in range(MR):
+            row = ic + q * MR + i
+            p = 0
+            if i < rows:
+                while 4 * p + 64 <= kc:                        # 16 groups from one 64-byte load
+                    groups = a.load[64](row, pc + 4 * p).bitcast(i32) ^ flip
+                    for g in ml.static_range(16):
+                        ap[base + (p + g) * MR + i] = groups[g]
+                    p += 16
+                while p < kc4:
+                    v = i32(0)
+                    for t in ml.static_range(4):
+                        if 4 * p + t < kc:
+                            v |= (i32(a[row, pc + 4 * p + t]) & 255) << (8 * t)
+                    ap[base + p * MR + i] = v ^ flip
+                    p += 1
+            else:
+                for p2 in range(kc4):
+                    ap[base + p2 * MR + i] = flip
 
 
 @kernel
-def pack_b_i8(b: Tensor[i8], bp: Tensor[i8], colsum: Tensor[i32], pc: int, jc: int, kc: int, nc: int,
+def pack_b_i8(b: Tensor[i8], bp: Tensor[i32], colsum: Tensor[i32], pc: int, jc: int, kc: int, nc: int,
               NR: Const[int]):
+    """For each group of 4 k and each column, the 4 bytes as one i32; and the column sums."""
+    w = ml.simd_width(i32)
     kc4 = (kc + 3) // 4
     for r in ml.parallel_range(0, (nc + NR - 1) // NR):
         cols = min(NR, nc - r * NR)
-        for j in range(NR):
-            s = i32(0)
-            for p in range(kc4):
-                base = ((r * kc4 + p) * NR + j) * 4
-                for t in ml.static_range(4):
-                    k = 4 * p + t
-                    v = b[pc + k, jc + r * NR + j] if j < cols and k < kc else i8(0)
-                    bp[base + t] = v
-                    s += i32(v)
-            colsum[r * NR + j] = s
+        for j0 in range(0, NR, w):
+            col = jc + r * NR + j0
+            if j0 + w <= cols:                              # w whole columns, as vectors
+                total = SIMD[i32, w](0)
+                for p in range(kc4):
+                    packed = SIMD[i32, w](0)
+                    for t in ml.static_range(4):
+                        if 4 * p + t < kc:
+                            v = b.load[w](pc + 4 * p + t, col).cast(i32)
+                            total += v
+                            packed |= (v & 255) << (8 * t)
+                    bp.store[w]((r * kc4 + p) * NR + j0, packed)
+                colsum.store[w](r * NR + j0, total)
+            else:                                           # the edge: column by column
+                for j in range(j0, j0 + w):
+                    s = i32(0)
+                    for p in range(kc4):
+                        group = i32(0)
+                        if j < cols:
+                            for t in ml.static_range(4):
+                                if 4 * p + t < kc:
+                                    e = i32(b[pc + 4 * p + t, jc + r * NR + j])
+                                    s += e
+                                    group |= (e & 255) << (8 * t)
+                        bp[(r * kc4 + p) * NR + j] = group
+                    colsum[r * NR + j] = s

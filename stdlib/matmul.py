@@ -26,7 +26,7 @@ import mojolite as ml
 from mojolite import Const, Tensor, bf16, f32, i8, i32, kernel
 
 from ._micro import micro_f32, micro_i8
-from ._pack import Q, pack_a, pack_a_i8, pack_b, pack_b_i8
+from ._pack import pack_a, pack_a_i8, pack_b, pack_b_i8
 
 
 @ml.comptime
@@ -101,10 +101,10 @@ def gemm_bf16(a: Tensor[bf16], b: Tensor[bf16], c: Tensor[bf16], ap: Tensor[f32]
 
 
 @kernel
-def gemm_i8(a: Tensor[i8], b: Tensor[i8], c: Tensor[i32], ap: Tensor[Q], bp: Tensor[i8],
+def gemm_i8(a: Tensor[i8], b: Tensor[i8], c: Tensor[i32], ap: Tensor[i32], bp: Tensor[i32],
             ct: Tensor[i32], colsum: Tensor[i32], mc_max: int, kc_max: int, nc_max: int,
             MR: Const[int], NV: Const[int], SHIFT: Const[bool]):
-    """`ap` is u8 when SHIFT (x86 VNNI: u8 x i8 products of a + 128), else i8."""
+    """Packed panels hold groups of 4 bytes as i32; A's are a + 128 (u8) where SHIFT (x86 VNNI)."""
     NR = NV * ml.simd_width(i32)
     m, k = a.shape
     n = b.shape[1]
@@ -118,11 +118,11 @@ def gemm_i8(a: Tensor[i8], b: Tensor[i8], c: Tensor[i32], ap: Tensor[Q], bp: Ten
                 ic = blk * mc_max
                 mc = min(mc_max, m - ic)
                 t = ml.thread_index()
-                apoff = t * mc_max * kc_max
+                apoff = t * mc_max * kc_max // 4
                 pack_a_i8(a, ap, apoff, ic, pc, mc, kc, MR=MR, SHIFT=SHIFT)
                 for jr in range(0, nc, NR):
                     for ir in range(0, mc, MR):
-                        micro_i8(ap, bp, c, ct, colsum, apoff + ir * kc4 * 4, jr * kc4 * 4, t * MR * NR, jr, kc4,
+                        micro_i8(ap, bp, c, ct, colsum, apoff + ir * kc4, jr * kc4, t * MR * NR, jr, kc4,
                                  ic + ir, jc + jr, min(MR, mc - ir), min(NR, nc - jr), pc == 0,
                                  MR=MR, NV=NV, SHIFT=SHIFT)
 
@@ -209,8 +209,7 @@ def _run(a, b, out, kind: str, mc: int, nc: int, mr: int, nv: int, kc: int) -> n
             gemm_bf16(a, b, out, ap, np.empty(threads * nc * kc, np.float32), ct,
                       np.empty((threads * mc, nc), np.float32), mc, kc, nc, MR=mr, NV=nv)
         return out
-    shift = vnni_shift()
-    ap = np.empty(threads * mc * kc, np.uint8 if shift else np.int8)
-    gemm_i8(a, b, out, ap, np.empty(nc * kc, np.int8), ct, np.empty(nc, np.int32), mc, kc, nc,
-            MR=mr, NV=nv, SHIFT=shift)
+    ap = np.empty(threads * mc * kc // 4, np.int32)         # kc is a multiple of 4
+    gemm_i8(a, b, out, ap, np.empty(nc * kc // 4, np.int32), ct, np.empty(nc, np.int32), mc, kc, nc,
+            MR=mr, NV=nv, SHIFT=vnni_shift())
     return out
