@@ -142,7 +142,35 @@ def run(threads: str, shapes) -> dict:
             ratio = lambda v: f"{ours / v:8.2f}" if v else f"{'-':>8s}"  # noqa: E731
             print(f"{f'{m}x{k}x{n}':>18s} " + " ".join(cell(row[nm]) for nm in names)
                   + f"   {ours / pk if pk else float('nan'):7.2f} " + " ".join(ratio(row[nm]) for nm in names[1:]))
+    results["avx2"] = avx2_build([sh for sh in shapes if min(sh) >= 256])
     return results
+
+
+def avx2_build(shapes) -> list[dict]:
+    """The same f32 source built for x86-64-v3 (AVX2), against the AVX2 FMA peak."""
+    import numpy as np
+
+    import mojolite as ml
+    from peak import peaks
+    if not ml.target().has("avx2"):
+        return []
+    with ml.use_target("x86-64-v3"):
+        peak = peaks()["f32"]
+    print(f"\nf32 matmul built for x86-64-v3 (AVX2), GFLOP/s; AVX2 peak of one core {peak:.0f}")
+    rows = []
+    rng = np.random.default_rng(1)
+    for m, k, n in shapes:
+        a, b = rng.random((m, k), dtype=np.float32), rng.random((k, n), dtype=np.float32)
+        out = np.empty((m, n), np.float32)
+
+        def run():
+            with ml.use_target("x86-64-v3"):
+                ml.matmul(a, b, out)
+        t = _interleaved({"v3": run})["v3"]
+        rate = 2.0 * m * n * k / t / 1e9
+        rows.append({"shape": [m, k, n], "mojolite_v3": rate, "avx2_peak": peak})
+        print(f"{f'{m}x{k}x{n}':>18s} {rate:9.1f}   {rate / peak:5.2f} of the AVX2 peak")
+    return rows
 
 
 def main() -> None:

@@ -101,3 +101,33 @@ def micro_i8(ap: Tensor[i32], bp: Tensor[i32], c: Tensor[i32], ct: Tensor[i32], 
             for j in ml.static_range(NV):
                 ct.store[w](ctoff + i * NR + j * w, acc[i * NV + j])
         write_tile_i32(ct, ctoff, c, colsum, row, col, csoff, mr, nr, first, NR=NR, SHIFT=SHIFT)
+
+
+@kernel
+def micro_pairs(ap: Tensor[i32], bp: Tensor[i32], c: Tensor[f32], ct: Tensor[f32],
+                aoff: int, boff: int, ctoff: int, kc2: int, row: int, col: int, mr: int, nr: int, first: bool,
+                MR: Const[int], NV: Const[int]):
+    """bf16 panels packed in pairs of k (one i32 each), multiplied with pair dot products."""
+    w = ml.simd_width(f32)
+    NR = NV * w
+    acc = [SIMD[f32, w](0)] * (MR * NV)
+    bv = [SIMD[i32, w](0)] * NV
+    for p in range(kc2):
+        for j in ml.static_range(NV):
+            bv[j] = bp.load[w](boff + p * NR + j * w)
+        for i in ml.static_range(MR):
+            av = SIMD[i32, w](ap[aoff + p * MR + i])
+            for j in ml.static_range(NV):
+                acc[i * NV + j] = ml.dot2_bf16(acc[i * NV + j], av, bv[j])
+    if mr == MR and nr == NR:
+        for i in ml.static_range(MR):
+            for j in ml.static_range(NV):
+                if first:
+                    c.store[w](row + i, col + j * w, acc[i * NV + j])
+                else:
+                    c.store[w](row + i, col + j * w, c.load[w](row + i, col + j * w) + acc[i * NV + j])
+    else:
+        for i in ml.static_range(MR):
+            for j in ml.static_range(NV):
+                ct.store[w](ctoff + i * NR + j * w, acc[i * NV + j])
+        write_tile(ct, ctoff, c, row, col, mr, nr, first, NR=NR)

@@ -25,8 +25,8 @@ import numpy as np
 import mojolite as ml
 from mojolite import Const, Tensor, bf16, f32, i8, i32, kernel
 
-from ._micro import micro_f32, micro_i8
-from ._pack import pack_a, pack_a_i8, pack_b, pack_b_i8
+from ._micro import micro_f32, micro_i8, micro_pairs
+from ._pack import pack_a, pack_a_i8, pack_a_pairs, pack_b, pack_b_i8, pack_b_pairs
 
 
 @ml.comptime
@@ -95,6 +95,36 @@ def gemm_bf16(a: Tensor[bf16], b: Tensor[bf16], c: Tensor[bf16], ap: Tensor[f32]
                         micro_f32(ap, bp, cblk, ct, t * mc_max * kc_max + ir * kc, t * nc_max * kc_max + jr * kc,
                                   t * MR * NR, kc, t * mc_max + ir, jr, min(MR, mc - ir), min(NR, nc - jr),
                                   pc == 0, MR=MR, NV=NV)
+            for i in range(mc):
+                for j in range(nc):
+                    c[ic + i, jc + j] = bf16(cblk[t * mc_max + i, j])
+
+
+@kernel
+def gemm_bf16_pairs(a: Tensor[bf16], b: Tensor[bf16], a16: Tensor[ml.i16], b16: Tensor[ml.i16], c: Tensor[bf16],
+                    ap: Tensor[i32], bp: Tensor[i32], ct: Tensor[f32], cblk: Tensor[f32], mc_max: int,
+                    kc_max: int, nc_max: int, MR: Const[int], NV: Const[int]):
+    """The bf16 path of native pair dot products (`vdpbf16ps`, `bfdot`): panels are packed from
+    the arrays' bits (`a16`, `b16`: int16 views of a and b) in pairs of k."""
+    NR = NV * ml.simd_width(f32)
+    m, k = a.shape
+    n = b.shape[1]
+    for jc in range(0, n, nc_max):
+        nc = min(nc_max, n - jc)
+        for blk in ml.parallel_range((m + mc_max - 1) // mc_max):
+            ic = blk * mc_max
+            mc = min(mc_max, m - ic)
+            t = ml.thread_index()
+            for pc in range(0, k, kc_max):
+                kc = min(kc_max, k - pc)
+                kc2 = (kc + 1) // 2
+                pack_b_pairs(b16, bp, t * nc_max * kc_max // 2, pc, jc, kc, nc, NR=NR)
+                pack_a_pairs(a16, ap, t * mc_max * kc_max // 2, ic, pc, mc, kc, MR=MR)
+                for jr in range(0, nc, NR):
+                    for ir in range(0, mc, MR):
+                        micro_pairs(ap, bp, cblk, ct, t * mc_max * kc_max // 2 + ir * kc2,
+                                    t * nc_max * kc_max // 2 + jr * kc2, t * MR * NR, kc2, t * mc_max + ir, jr,
+                                    min(MR, mc - ir), min(NR, nc - jr), pc == 0, MR=MR, NV=NV)
             for i in range(mc):
                 for j in range(nc):
                     c[ic + i, jc + j] = bf16(cblk[t * mc_max + i, j])
@@ -172,23 +202,35 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
     config = {"mr": mr, "nv": nv, "kc": kc}
     if 2.0 * m * n * k >= 5e7:                     # below that, timing noise outweighs any gain
         bucket = (str(a.dtype), *(max(1, x - 1).bit_length() for x in (m, k, n)), ml.get_num_threads())
-        config = ml.autotune("matmul", candidates(kind, kc), lambda c: _run(a, b, out, kind, mc, nc, **c),
+        config = ml.autotune("matmul", candidates(kind, kc, a.dtype), lambda c: _run(a, b, out, kind, mc, nc, **c),
                              bucket=bucket, default=config)
     return _run(a, b, out, kind, mc, nc, **config)
 
 
-def candidates(kind: str, kc: int) -> list[dict]:
-    """The static tile and the two largest others that fit the registers, at two depths of K."""
+def candidates(kind: str, kc: int, dtype=None) -> list[dict]:
+    """The static tile and the two largest others that fit the registers, at two depths of K;
+    for bf16 on targets with pair dot products, also that path (at the static tile)."""
     mr0, nv0, *_ = blocking(kind)
     regs = ml.target().vector_registers
     tiles = sorted(((mr * nv, mr, nv) for nv in (2, 3, 4) for mr in range(2, 16)
                     if mr * nv + nv + 2 <= regs and (mr, nv) != (mr0, nv0)), reverse=True)
     chosen = [(mr0, nv0)] + [(mr, nv) for _, mr, nv in tiles[:2]]
-    return [{"mr": mr, "nv": nv, "kc": depth} for mr, nv in chosen for depth in (kc // 2, kc)]
+    found = [{"mr": mr, "nv": nv, "kc": depth} for mr, nv in chosen for depth in (kc // 2, kc)]
+    if dtype == bf16.numpy and bf16_pairs_native():
+        found += [{"mr": mr0, "nv": nv0, "kc": depth, "pairs": True} for depth in (kc // 2, kc)]
+    return found
 
 
-def _run(a, b, out, kind: str, mc: int, nc: int, mr: int, nv: int, kc: int) -> np.ndarray:
-    """One matmul with a given register tile (mr x nv vectors) and blocking."""
+@ml.comptime
+def bf16_pairs_native() -> bool:
+    """Whether the target has bf16 pair dot products (then that path is worth timing)."""
+    t = ml.target()
+    return t.has("avx512bf16") or t.arch == "aarch64" and t.has("bf16")
+
+
+def _run(a, b, out, kind: str, mc: int, nc: int, mr: int, nv: int, kc: int, pairs: bool = False) -> np.ndarray:
+    """One matmul with a given register tile (mr x nv vectors) and blocking (and, for bf16,
+    `pairs`: the path of pair dot products instead of widening to f32)."""
     m, k = a.shape
     n = b.shape[1]
     nr = nv * ml.target().vector_bits // 32
@@ -205,6 +247,10 @@ def _run(a, b, out, kind: str, mc: int, nc: int, mr: int, nv: int, kc: int) -> n
         ap = np.empty(threads * mc * kc, np.float32)         # an A block
         if a.dtype == np.float32:
             gemm_f32(a, b, out, ap, np.empty(nc * kc, np.float32), ct, mc, kc, nc, MR=mr, NV=nv)
+        elif pairs:
+            gemm_bf16_pairs(a, b, a.view(np.int16), b.view(np.int16), out, np.empty(threads * mc * kc // 2, np.int32),
+                            np.empty(threads * nc * kc // 2, np.int32), ct, np.empty((threads * mc, nc), np.float32),
+                            mc, kc, nc, MR=mr, NV=nv)
         else:                                                # and, for bf16, a B block and a C block
             gemm_bf16(a, b, out, ap, np.empty(threads * nc * kc, np.float32), ct,
                       np.empty((threads * mc, nc), np.float32), mc, kc, nc, MR=mr, NV=nv)

@@ -182,3 +182,25 @@ def test_aarch64_code_is_built_from_the_same_source():
     asm = mm.gemm_i8.asm(ai, ai, np.empty((8, 8), np.int32), *ibufs, mc, kc, nc, target="aarch64",
                          MR=mr, NV=nv, SHIFT=False)
     assert "sdot" in asm
+
+
+@pytest.mark.parametrize("target", ["host", "x86-64-v3"])
+@pytest.mark.parametrize("m, k, n", [(1, 1, 1), (33, 17, 65), (100, 101, 99), (5, 1100, 3)])
+def test_bf16_pair_dot_path(target, m, k, n):
+    """The bf16 path of pair dot products (vdpbf16ps, bfdot, or portable code), which autotuning
+    may choose where it is faster than widening to f32, is correct too."""
+    from mojolite.stdlib import matmul as mm
+    a, b = operands("bf16", m, k, n, "F")
+    out = np.empty((m, n), ml_dtypes.bfloat16)
+    with ml.use_target(target):
+        mr, nv, mc, kc, nc = mm.blocking("float")
+        mm._run(a, b, out, "float", mc, nc, mr, nv, kc, pairs=True)
+    check("bf16", a, b, out)
+
+
+def test_bf16_candidates_include_the_pair_path_where_native():
+    from mojolite.stdlib import matmul as mm
+    with ml.use_target("x86-64-v4"):                 # AVX-512 without BF16: no such path
+        assert not any(c.get("pairs") for c in mm.candidates("float", 512, ml_dtypes.bfloat16))
+    if ml.target().has("avx512bf16"):
+        assert any(c.get("pairs") for c in mm.candidates("float", 512, ml_dtypes.bfloat16))

@@ -3,7 +3,9 @@
 Owns `ml.dot4_i8(acc, a, b)`: each i32 lane j of `acc` plus a[4j..4j+3] . b[4j..4j+3]
 (a u8 or i8, b i8; exact, wrapping like i32), and `ml.dot2_bf16(acc, a, b)`:
 each f32 lane j of `acc` plus a[2j+1]*b[2j+1], then plus a[2j]*b[2j] (each
-product is exact in f32; two roundings, in that order, as `vdpbf16ps` does).
+product is exact in f32; two roundings, in that order, as `vdpbf16ps` does);
+a and b are SIMD[bf16, 2W], or both SIMD[i32, W] holding the bf16 pairs'
+bits (element 2j in the low half of lane j), as packed matmul panels do.
 
 Each instruction is emitted only when the target has its feature (an
 intrinsic the target lacks would abort LLVM, and the process with it):
@@ -85,9 +87,14 @@ def lower(lw, kind: str, acc, a, b, e):
             if emit is not None:
                 return _chunked(lw, acc, a, b, width, 4, native[0], emit)
         return _generic_i8(lw, acc, a, b, width, signed_a)
+    packed = e.a.type.dtype.is_int                 # SIMD[i32, W]: two bf16 bit patterns a lane
     if native:
         emit = _x86_bf16(lw) if lw.mb.target.arch == "x86_64" else _neon_bfdot(lw)
-        return _chunked(lw, acc, arith_bits(lw, a), arith_bits(lw, b), width, 2, native[0], emit)
+        bits = (lambda v: lw.b.bitcast(v, ll.VectorType(BFLOAT, 2 * width))) if packed else \
+            (lambda v: arith_bits(lw, v))
+        return _chunked(lw, acc, bits(a), bits(b), width, 2, native[0], emit)
+    if packed:
+        a, b = _unpack_pairs(lw, a, width), _unpack_pairs(lw, b, width)
     return _generic_bf16(lw, acc, a, b, width)
 
 
@@ -148,6 +155,14 @@ def _neon_bfdot(lw):
     def emit(acc, a, b):
         return lw.intrinsic("llvm.aarch64.neon.bfdot.v4f32.v8bf16", [acc, a, b], acc.type)
     return emit
+
+
+def _unpack_pairs(lw, v, width):
+    """<W x i32> of bf16 pairs (even element in the low half) -> <2W x float>."""
+    bb = lw.b
+    lo = bb.bitcast(bb.shl(v, ll.Constant(v.type, 16)), ll.VectorType(ll.FloatType(), width))
+    hi = bb.bitcast(bb.and_(v, ll.Constant(v.type, -65536)), ll.VectorType(ll.FloatType(), width))
+    return bb.shuffle_vector(lo, hi, _lanes(2 * width, (k // 2 + (k % 2) * width for k in range(2 * width))))
 
 
 def _generic_bf16(lw, acc, a, b, width):

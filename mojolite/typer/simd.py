@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import ir, lang
-from ..dtypes import DType, bool_, bf16, f32, i8, i32, i64, u8
+from ..dtypes import DType, bool_, bf16, f32, i8, i32, i64, u8, u32
 from ..errors import ConstError, KernelTypeError
 from ..mltypes import SimdAnnotation, SimdType
 from .values import Ct, coerce, convert, describe, is_simd, materialize, pynum, to_simd, unify
@@ -187,11 +187,15 @@ def _dot(kind, acc_t, a_types, group):
         width = acc.type.width
         ok_a = is_simd(a) and a.type.dtype in a_types and a.type.width == group * width
         ok_b = is_simd(b) and b.type.dtype == a_types[0] and b.type.width == group * width
+        if kind == "bf16x2" and not (ok_a and ok_b):      # or both packed: two bf16 bit patterns a lane
+            packed = [is_simd(v) and v.type.dtype in (i32, u32) and v.type.width == width for v in (a, b)]
+            ok_a = ok_b = all(packed)
         if not (ok_a and ok_b):
             lanes = " or ".join(str(t) for t in a_types)
             raise KernelTypeError(f"{name}: with acc {acc.type!r}, a must be SIMD[{lanes}, {group * width}] "
                                   f"and b SIMD[{a_types[0]}, {group * width}]; got {describe(a)} and "
-                                  f"{describe(b)}", loc)
+                                  f"{describe(b)}" + (f" (or both SIMD[i32, {width}] of packed pairs)"
+                                                      if kind == "bf16x2" else ""), loc)
         return ir.Dot(kind, acc, a, b, acc.type, loc)
     return rule
 
