@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import numbers
 import os
 import threading
 
 from .config import settings
+from .errors import CTX_THREAD
 
 # state words (int64); the futex words are the low 32 bits of words 1 and 7
 LOCK, GENERATION, FN, ENV, N, NEXT, CHUNK, ACTIVE, STATUS, DETAIL, SHUTDOWN, THREADS, WORKERS = \
@@ -101,8 +103,9 @@ def _module(arch: str) -> str:
     with b.if_then(b.and_(got, alone)):
         store(b, ll.Constant(I64, 0), state, LOCK)
     b.cbranch(b.or_(b.xor(got, ll.Constant(I1, 1)), alone), serial, parallel)
-    b.position_at_end(serial)                  # busy (nested, or another caller) or one thread
-    b.ret(b.call(fn, [env, ll.Constant(I64, 0), n, ctx, ll.Constant(I64, 0)]))
+    b.position_at_end(serial)                  # busy (nested, or another caller) or one thread:
+    me = b.load(b.gep(ctx, [ll.Constant(I64, CTX_THREAD)], source_etype=I64), typ=I64)   # stay who we are
+    b.ret(b.call(fn, [env, ll.Constant(I64, 0), n, ctx, me]))
     b.position_at_end(parallel)
     store(b, b.ptrtoint(fn, I64), state, FN)
     store(b, b.ptrtoint(env, I64), state, ENV)
@@ -181,14 +184,27 @@ class Pool:
                        ("mojolite_parallel_for", "mojolite_worker"))
         self.library = lib
         self.parallel_for = lib.address("mojolite_parallel_for")
-        worker = ffi().cast("void(*)(int64_t *, int64_t, int64_t)", lib.address("mojolite_worker"))
+        self._worker = ffi().cast("void(*)(int64_t *, int64_t, int64_t)", lib.address("mojolite_worker"))
         self.size = max(1, settings.num_threads or (os.cpu_count() or 1))
         self.state[THREADS] = self.size
-        self.state[WORKERS] = self.size - 1           # before any job can be published
-        self.threads = [threading.Thread(target=worker, args=(self.state, k, 0), name=f"mojolite-{k}",
-                                         daemon=True) for k in range(self.size - 1)]
+        self._start_workers()
+
+    def _start_workers(self) -> None:
+        """Start the workers; the count is published before any job can be (a late thread
+        still takes part in the first job, which waits for it)."""
+        self.state[WORKERS] = self.size - 1
+        first = int(self.state[GENERATION])
+        self.threads = [threading.Thread(target=self._worker, args=(self.state, k, first),
+                                         name=f"mojolite-{k}", daemon=True) for k in range(self.size - 1)]
         for t in self.threads:
             t.start()
+
+    def after_fork(self) -> None:
+        """A forked child has none of its parent's threads, but code compiled in the parent
+        points at this state: give it workers again (and free a lock a job may have held)."""
+        self.state[LOCK] = 0
+        self.state[ACTIVE] = 0
+        self._start_workers()
 
     def set_threads(self, n: int) -> None:
         """Use n of the pool's threads (the caller's included) from now on."""
@@ -222,9 +238,8 @@ def pool() -> Pool:
 
 
 def _after_fork() -> None:
-    """A forked child has none of the parent's threads: it starts its own pool when needed."""
-    global _pool
-    _pool = None
+    if _pool is not None:
+        _pool.after_fork()
 
 
 os.register_at_fork(after_in_child=_after_fork)
@@ -237,8 +252,9 @@ def get_num_threads() -> int:
 @contextlib.contextmanager
 def num_threads(n: int):
     """`with ml.num_threads(k):` parallel loops use k threads (process-wide) inside the block."""
-    if not isinstance(n, int) or isinstance(n, bool):
+    if not isinstance(n, numbers.Integral) or isinstance(n, bool):
         raise TypeError(f"num_threads takes an int, got {type(n).__name__}")
+    n = int(n)
     p = pool()
     before = int(p.state[THREADS])
     p.set_threads(n)

@@ -55,6 +55,7 @@ class Typer(ExprTyper):
         self.runtime_depth = 0                 # > 0 inside a runtime loop or branch
         self.loops: list[str] = []             # "runtime" / "static" / "parallel", innermost last
         self.private: list[set] = []           # names private to each enclosing parallel loop
+        self.list_depth: dict[str, int] = {}   # register list -> parallel loops around its making
         self.temps = 0
 
     # -- variables -----------------------------------------------------------
@@ -128,6 +129,7 @@ class Typer(ExprTyper):
             raise KernelTypeError(f"'{name}' already holds {describe(current)}; it cannot become a list", loc)
         values = [materialize(v, loc) for v in items]
         array = RegArray(name, tuple(v.type for v in values))
+        self.list_depth[name] = len(self.private)
         for k, v in enumerate(values):
             self.declare(array.element(k), v.type, loc)
         self.env[name] = array
@@ -162,6 +164,10 @@ class Typer(ExprTyper):
     def store(self, target: U.Subscript, value) -> ir.Stmt:
         base = self.expr(target.value)
         if isinstance(base, RegArray):
+            if self.list_depth.get(base.name, 0) < len(self.private):
+                raise KernelTypeError(f"the list '{base.name}' was made outside ml.parallel_range() and cannot "
+                                      "be assigned inside it (iterations run at once); make it inside, or "
+                                      "write to a tensor", target.loc)
             k = self.reg_index(base, target)
             what = f"assigning to '{base.name}[{k}]'"
             return ir.Assign(base.element(k), coerce(value, base.types[k], target.loc, what), target.loc)
