@@ -1,6 +1,7 @@
 """The matmul microkernels: one MR x NR tile of C kept in vector registers.
 
-`micro_f32` multiplies an f32 A panel by an f32 B panel with FMAs;
+`micro_f32` multiplies an f32 A panel by an f32 B panel with FMAs (or bf16
+panels packed in pairs of k with pair dot products);
 `micro_i8` multiplies an int8 A panel (u8 when shifted by +128) by an i8 B
 panel with 4-way dot products into i32 lanes.  Both write the tile to `c`
 at (row, col): stored on the first K block, added after; a partial tile
@@ -9,8 +10,12 @@ written element by element, so nothing outside C is touched.
 """
 from __future__ import annotations
 
+from typing import TypeVar
+
 import mojolite as ml
 from mojolite import SIMD, Const, Tensor, f32, i32, kernel
+
+P = TypeVar("P")          # the element of packed float panels: f32, or i32 for bf16 pairs
 
 
 @kernel
@@ -26,20 +31,25 @@ def write_tile(acc_c: Tensor[f32], ctoff: int, c: Tensor[f32], row: int, col: in
 
 
 @kernel
-def micro_f32(ap: Tensor[f32], bp: Tensor[f32], c: Tensor[f32], ct: Tensor[f32],
+def micro_f32(ap: Tensor[P], bp: Tensor[P], c: Tensor[f32], ct: Tensor[f32],
               aoff: int, boff: int, ctoff: int, kc: int, row: int, col: int, mr: int, nr: int, first: bool,
               MR: Const[int], NV: Const[int]):
+    """f32 panels with FMAs; or (P = i32) bf16 panels packed in pairs of k (`kc` pairs) with
+    pair dot products."""
     w = ml.simd_width(f32)
     NR = NV * w
     acc = [SIMD[f32, w](0)] * (MR * NV)
-    bv = [SIMD[f32, w](0)] * NV
+    bv = [SIMD[P, w](0)] * NV
     for p in range(kc):
         for j in ml.static_range(NV):
             bv[j] = bp.load[w](boff + p * NR + j * w)
         for i in ml.static_range(MR):
-            av = SIMD[f32, w](ap[aoff + p * MR + i])
+            av = SIMD[P, w](ap[aoff + p * MR + i])
             for j in ml.static_range(NV):
-                acc[i * NV + j] = ml.fma(av, bv[j], acc[i * NV + j])
+                if P == f32:
+                    acc[i * NV + j] = ml.fma(av, bv[j], acc[i * NV + j])
+                else:
+                    acc[i * NV + j] = ml.dot2_bf16(acc[i * NV + j], av, bv[j])
     if mr == MR and nr == NR:
         for i in ml.static_range(MR):
             for j in ml.static_range(NV):
@@ -102,32 +112,3 @@ def micro_i8(ap: Tensor[i32], bp: Tensor[i32], c: Tensor[i32], ct: Tensor[i32], 
                 ct.store[w](ctoff + i * NR + j * w, acc[i * NV + j])
         write_tile_i32(ct, ctoff, c, colsum, row, col, csoff, mr, nr, first, NR=NR, SHIFT=SHIFT)
 
-
-@kernel
-def micro_pairs(ap: Tensor[i32], bp: Tensor[i32], c: Tensor[f32], ct: Tensor[f32],
-                aoff: int, boff: int, ctoff: int, kc2: int, row: int, col: int, mr: int, nr: int, first: bool,
-                MR: Const[int], NV: Const[int]):
-    """bf16 panels packed in pairs of k (one i32 each), multiplied with pair dot products."""
-    w = ml.simd_width(f32)
-    NR = NV * w
-    acc = [SIMD[f32, w](0)] * (MR * NV)
-    bv = [SIMD[i32, w](0)] * NV
-    for p in range(kc2):
-        for j in ml.static_range(NV):
-            bv[j] = bp.load[w](boff + p * NR + j * w)
-        for i in ml.static_range(MR):
-            av = SIMD[i32, w](ap[aoff + p * MR + i])
-            for j in ml.static_range(NV):
-                acc[i * NV + j] = ml.dot2_bf16(acc[i * NV + j], av, bv[j])
-    if mr == MR and nr == NR:
-        for i in ml.static_range(MR):
-            for j in ml.static_range(NV):
-                if first:
-                    c.store[w](row + i, col + j * w, acc[i * NV + j])
-                else:
-                    c.store[w](row + i, col + j * w, c.load[w](row + i, col + j * w) + acc[i * NV + j])
-    else:
-        for i in ml.static_range(MR):
-            for j in ml.static_range(NV):
-                ct.store[w](ctoff + i * NR + j * w, acc[i * NV + j])
-        write_tile(ct, ctoff, c, row, col, mr, nr, first, NR=NR)

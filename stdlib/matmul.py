@@ -25,7 +25,7 @@ import numpy as np
 import mojolite as ml
 from mojolite import Const, Tensor, bf16, f32, i8, i32, kernel
 
-from ._micro import micro_f32, micro_i8, micro_pairs
+from ._micro import P, micro_f32, micro_i8
 from ._pack import pack_a, pack_a_i8, pack_a_pairs, pack_b, pack_b_i8, pack_b_pairs
 
 
@@ -73,11 +73,14 @@ def gemm_f32(a: Tensor[f32], b: Tensor[f32], c: Tensor[f32], ap: Tensor[f32], bp
 
 
 @kernel
-def gemm_bf16(a: Tensor[bf16], b: Tensor[bf16], c: Tensor[bf16], ap: Tensor[f32], bp: Tensor[f32],
-              ct: Tensor[f32], cblk: Tensor[f32], mc_max: int, kc_max: int, nc_max: int,
-              MR: Const[int], NV: Const[int]):
-    """Blocks of C accumulate all of K in f32 (`cblk`, one per thread), then round once."""
+def gemm_bf16(a: Tensor[bf16], b: Tensor[bf16], c: Tensor[bf16], a16: Tensor[ml.i16], b16: Tensor[ml.i16],
+              ap: Tensor[P], bp: Tensor[P], ct: Tensor[f32], cblk: Tensor[f32], mc_max: int, kc_max: int,
+              nc_max: int, MR: Const[int], NV: Const[int]):
+    """Blocks of C accumulate all of K in f32 (`cblk`, one per thread), then round once.  The
+    panels are f32 (P = f32: widened while packing) or bf16 pairs of k (P = i32: packed from
+    `a16`, `b16`, int16 views of a and b) for the pair dot products."""
     NR = NV * ml.simd_width(f32)
+    per = 1 if P == f32 else 2                      # k per packed element
     m, k = a.shape
     n = b.shape[1]
     for jc in range(0, n, nc_max):
@@ -86,45 +89,20 @@ def gemm_bf16(a: Tensor[bf16], b: Tensor[bf16], c: Tensor[bf16], ap: Tensor[f32]
             ic = blk * mc_max
             mc = min(mc_max, m - ic)
             t = ml.thread_index()
+            aoff, boff = t * mc_max * kc_max // per, t * nc_max * kc_max // per
             for pc in range(0, k, kc_max):
                 kc = min(kc_max, k - pc)
-                pack_b(b, bp, t * nc_max * kc_max, pc, jc, kc, nc, NR=NR)
-                pack_a(a, ap, t * mc_max * kc_max, ic, pc, mc, kc, MR=MR)
+                kp = (kc + per - 1) // per
+                if P == f32:
+                    pack_b(b, bp, boff, pc, jc, kc, nc, NR=NR)
+                    pack_a(a, ap, aoff, ic, pc, mc, kc, MR=MR)
+                else:
+                    pack_b_pairs(b16, bp, boff, pc, jc, kc, nc, NR=NR)
+                    pack_a_pairs(a16, ap, aoff, ic, pc, mc, kc, MR=MR)
                 for jr in range(0, nc, NR):
                     for ir in range(0, mc, MR):
-                        micro_f32(ap, bp, cblk, ct, t * mc_max * kc_max + ir * kc, t * nc_max * kc_max + jr * kc,
-                                  t * MR * NR, kc, t * mc_max + ir, jr, min(MR, mc - ir), min(NR, nc - jr),
-                                  pc == 0, MR=MR, NV=NV)
-            for i in range(mc):
-                for j in range(nc):
-                    c[ic + i, jc + j] = bf16(cblk[t * mc_max + i, j])
-
-
-@kernel
-def gemm_bf16_pairs(a: Tensor[bf16], b: Tensor[bf16], a16: Tensor[ml.i16], b16: Tensor[ml.i16], c: Tensor[bf16],
-                    ap: Tensor[i32], bp: Tensor[i32], ct: Tensor[f32], cblk: Tensor[f32], mc_max: int,
-                    kc_max: int, nc_max: int, MR: Const[int], NV: Const[int]):
-    """The bf16 path of native pair dot products (`vdpbf16ps`, `bfdot`): panels are packed from
-    the arrays' bits (`a16`, `b16`: int16 views of a and b) in pairs of k."""
-    NR = NV * ml.simd_width(f32)
-    m, k = a.shape
-    n = b.shape[1]
-    for jc in range(0, n, nc_max):
-        nc = min(nc_max, n - jc)
-        for blk in ml.parallel_range((m + mc_max - 1) // mc_max):
-            ic = blk * mc_max
-            mc = min(mc_max, m - ic)
-            t = ml.thread_index()
-            for pc in range(0, k, kc_max):
-                kc = min(kc_max, k - pc)
-                kc2 = (kc + 1) // 2
-                pack_b_pairs(b16, bp, t * nc_max * kc_max // 2, pc, jc, kc, nc, NR=NR)
-                pack_a_pairs(a16, ap, t * mc_max * kc_max // 2, ic, pc, mc, kc, MR=MR)
-                for jr in range(0, nc, NR):
-                    for ir in range(0, mc, MR):
-                        micro_pairs(ap, bp, cblk, ct, t * mc_max * kc_max // 2 + ir * kc2,
-                                    t * nc_max * kc_max // 2 + jr * kc2, t * MR * NR, kc2, t * mc_max + ir, jr,
-                                    min(MR, mc - ir), min(NR, nc - jr), pc == 0, MR=MR, NV=NV)
+                        micro_f32(ap, bp, cblk, ct, aoff + ir * kp, boff + jr * kp, t * MR * NR, kp,
+                                  t * mc_max + ir, jr, min(MR, mc - ir), min(NR, nc - jr), pc == 0, MR=MR, NV=NV)
             for i in range(mc):
                 for j in range(nc):
                     c[ic + i, jc + j] = bf16(cblk[t * mc_max + i, j])
@@ -241,21 +219,18 @@ def _run(a, b, out, kind: str, mc: int, nc: int, mr: int, nv: int, kc: int, pair
         blocks = -(-blocks // threads) * threads
     mc = -(-(-(-m // blocks)) // mr) * mr
     kc, nc = min(kc, -(-k // 4) * 4), min(nc, -(-n // nr) * nr)
-    acc = np.int32 if kind == "int8" else np.float32
-    ct = np.empty(threads * mr * nr, acc)                    # per thread: an edge tile,
-    if kind == "float":
-        ap = np.empty(threads * mc * kc, np.float32)         # an A block
-        if a.dtype == np.float32:
-            gemm_f32(a, b, out, ap, np.empty(nc * kc, np.float32), ct, mc, kc, nc, MR=mr, NV=nv)
-        elif pairs:
-            gemm_bf16_pairs(a, b, a.view(np.int16), b.view(np.int16), out, np.empty(threads * mc * kc // 2, np.int32),
-                            np.empty(threads * nc * kc // 2, np.int32), ct, np.empty((threads * mc, nc), np.float32),
-                            mc, kc, nc, MR=mr, NV=nv)
-        else:                                                # and, for bf16, a B block and a C block
-            gemm_bf16(a, b, out, ap, np.empty(threads * nc * kc, np.float32), ct,
-                      np.empty((threads * mc, nc), np.float32), mc, kc, nc, MR=mr, NV=nv)
-        return out
-    ap = np.empty(threads * mc * kc // 4, np.int32)         # kc is a multiple of 4
-    gemm_i8(a, b, out, ap, np.empty(nc * kc // 4, np.int32), ct, np.empty(nc, np.int32), mc, kc, nc,
-            MR=mr, NV=nv, SHIFT=vnni_shift())
+    # Buffers: per thread an edge tile and an A block (for bf16 also a B block and a C block),
+    # shared: the B block.  Packed elements hold 1 (f32), 2 (bf16 pairs) or 4 (int8) values of k.
+    ct = np.empty(threads * mr * nr, np.int32 if kind == "int8" else np.float32)
+    if a.dtype == np.float32:
+        gemm_f32(a, b, out, np.empty(threads * mc * kc, np.float32), np.empty(nc * kc, np.float32), ct,
+                 mc, kc, nc, MR=mr, NV=nv)
+    elif kind == "float":
+        panel, per = (np.int32, 2) if pairs else (np.float32, 1)
+        gemm_bf16(a, b, out, a.view(np.int16), b.view(np.int16), np.empty(threads * mc * kc // per, panel),
+                  np.empty(threads * nc * kc // per, panel), ct, np.empty((threads * mc, nc), np.float32),
+                  mc, kc, nc, MR=mr, NV=nv)
+    else:
+        gemm_i8(a, b, out, np.empty(threads * mc * kc // 4, np.int32), np.empty(nc * kc // 4, np.int32), ct,
+                np.empty(nc, np.int32), mc, kc, nc, MR=mr, NV=nv, SHIFT=vnni_shift())
     return out
