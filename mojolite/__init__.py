@@ -18,6 +18,7 @@ if _os.path.isfile(_os.path.join(_checkout, "runtime", "threads.py")) and \
 
 from .dtypes import DType, bool_, i8, i16, i32, i64, u8, u16, u32, u64, bf16, f32, f64
 from .errors import CompileError, ConstError, KernelTypeError, UndefinedNameError, UnsupportedError
+from .aot import CompiledObject, compile_object
 from .kernel import Kernel, kernel
 from .lang import (comptime, dot2_bf16, dot4_i8, fma, parallel_range, select, simd_width, static_range,
                    target, thread_index)

@@ -3,7 +3,9 @@
 Owns: detecting the host (from LLVM's CPU name *and* its feature string, never
 the name alone), the named presets, the current-target context
 (`MOJOLITE_TARGET`, `use_target`), and whether the host can run a target's
-code.  Does not own code generation or the JIT; those take a Target.
+code; and `parse_target`, the targets users spell for ahead-of-time builds (LLVM
+triples with a CPU and features, checked against the names LLVM knows).  Does not
+own code generation or the JIT; those take a Target.
 """
 from __future__ import annotations
 
@@ -177,3 +179,140 @@ def use_target(name_or_target: str | Target):
         yield target
     finally:
         _current.reset(token)
+
+
+# -- targets spelled by the user: presets, LLVM triples, CPUs and features --------------------
+
+#: arch component spellings LLVM accepts that mojolite knows by another name
+_ARCH_ALIASES = {"arm64": "aarch64", "amd64": "x86_64"}
+#: (CPU, features) of a bare triple of a known arch: what LLVM's default CPU guarantees
+_ARCH_DEFAULTS = {"x86_64": ("x86-64", _X86_V1), "aarch64": ("generic", _A64)}
+
+_SPELLING = ("an LLVM triple such as 'aarch64-linux-gnu', optionally followed by ':CPU' and "
+             "':+feature,-feature' (e.g. 'aarch64-linux-gnu:cortex-a76:+dotprod')")
+
+
+def parse_target(spec: str | Target) -> Target:
+    """The Target that `spec` names, checked against what LLVM knows.
+
+    `spec` is a Target (returned once its triple, CPU and features are checked), a
+    preset name (`preset`), or `BASE[:CPU][:FEATURES]`: BASE a preset or an LLVM
+    triple, CPU an LLVM CPU name, FEATURES a comma-separated list of `+name` (add)
+    and `-name` (remove from BASE's features).  A bare triple of x86-64 or AArch64
+    starts from the features of its baseline (`x86-64`, `aarch64-base`).  Only the
+    features named (or BASE's) count for `Target.has`; a CPU adds scheduling and
+    whatever LLVM itself derives from it.  An unknown name, CPU or feature is a
+    ValueError: LLVM would only print a warning and ignore it.
+    """
+    if isinstance(spec, Target):
+        if spec == host() or (spec.name in PRESETS and spec == preset(spec.name)):
+            return spec
+        _check_llvm_names(spec.triple, spec.cpu, spec.features, ())
+        return spec
+    if not isinstance(spec, str):
+        raise TypeError(f"a target is a preset name, a target string or an ml.Target, not {spec!r}")
+    text = spec.strip()
+    base, *rest = text.split(":")
+    cpu = None
+    adds, removes = [], []
+    for k, part in enumerate(rest):
+        part = part.strip()
+        if part[:1] in ("+", "-"):
+            if k != len(rest) - 1:
+                raise ValueError(f"target {spec!r}: the features come last (a preset or {_SPELLING})")
+            for feat in part.split(","):
+                feat = feat.strip()
+                if feat[:1] not in ("+", "-") or len(feat) < 2:
+                    raise ValueError(f"target {spec!r}: feature {feat!r} must be '+name' or '-name'")
+                (adds if feat[0] == "+" else removes).append(feat[1:])
+        elif part and cpu is None and k == 0:
+            cpu = part
+        else:
+            raise ValueError(f"target {spec!r} is not a preset or {_SPELLING}")
+    if base == "host" or base in PRESETS:
+        start = preset(base)
+        if not rest:
+            return start
+        triple, feats, caches = start.triple, set(start.features), start.caches
+        cpu = cpu or start.cpu
+    else:
+        triple = _check_triple(base, spec)
+        arch = triple.split("-")[0]
+        default_cpu, default_feats = _ARCH_DEFAULTS.get(arch, ("generic", ()))
+        feats = set(default_feats)
+        cpu = cpu or default_cpu
+        h = host()
+        caches = h.caches if arch == h.arch else DEFAULT_CACHES.get(arch, DEFAULT_CACHES["x86_64"])
+    _check_llvm_names(triple, cpu, adds, removes)
+    feats = (feats | set(adds)) - set(removes)
+    return Target(text, triple, cpu, frozenset(feats), caches)
+
+
+def _check_triple(base: str, spec: str) -> str:
+    import llvmlite.binding as llvm
+
+    arch, sep, rest = base.partition("-")
+    triple = _ARCH_ALIASES.get(arch, arch) + sep + rest
+    if sep:
+        llvm.initialize_native_target()
+        for init in (lambda: None, llvm.initialize_all_targets):      # all targets only for cross builds
+            init()
+            try:
+                llvm.Target.from_triple(triple)
+                return triple
+            except RuntimeError:
+                pass
+    valid = ", ".join(["host", *PRESETS])
+    raise ValueError(f"unknown target {spec!r}; valid presets: {valid}; or {_SPELLING}")
+
+
+def _check_llvm_names(triple: str, cpu: str, adds, removes) -> None:
+    """Every CPU and feature name must be one LLVM knows for `triple`."""
+    import difflib
+
+    cpus, features = llvm_names(triple)
+    problems = []
+    if cpu not in cpus:
+        near = difflib.get_close_matches(cpu, sorted(cpus), 3)
+        problems.append(f"unknown CPU {cpu!r}" + (f" (did you mean {', '.join(near)}?)" if near else ""))
+    for name in [*adds, *removes]:
+        if name not in features:
+            near = difflib.get_close_matches(name, sorted(features), 3)
+            problems.append(f"unknown feature {name!r}" + (f" (did you mean {', '.join(near)}?)" if near else ""))
+    if problems:
+        raise ValueError(f"target {triple}: {'; '.join(problems)}. LLVM knows {len(cpus)} CPUs and "
+                         f"{len(features)} features for it: `llc -mtriple={triple} -mattr=help` lists them")
+
+
+_HELP = r"""
+import sys, llvmlite.binding as llvm
+llvm.initialize_all_targets()
+llvm.Target.from_triple(sys.argv[1]).create_target_machine(cpu="help", features="+help")
+"""
+
+
+@lru_cache(maxsize=None)
+def llvm_names(triple: str) -> tuple[frozenset[str], frozenset[str]]:
+    """(CPU names, feature names) LLVM knows for `triple`.
+
+    LLVM lists them on stderr when asked for the CPU "help", once per process (a
+    static flag), so a child process asks.  The names of `generic` and the host
+    are always included."""
+    import re
+    import subprocess
+    import sys
+
+    try:
+        out = subprocess.run([sys.executable, "-c", _HELP, triple], capture_output=True, text=True,
+                             timeout=60).stderr
+    except (OSError, subprocess.SubprocessError) as e:
+        raise RuntimeError(f"cannot list LLVM's CPUs and features for {triple}: {e}") from None
+    cpu_part, found, feature_part = out.partition("Available features for this target:")
+    if not found:
+        raise RuntimeError(f"cannot list LLVM's CPUs and features for {triple}: {out[-500:]!r}")
+    names = lambda text: frozenset(re.findall(r"^  (\S+)\s+- ", text, re.M))   # noqa: E731
+    cpus, features = names(cpu_part) | {"generic"}, names(feature_part)
+    h = host()
+    if triple.split("-")[0] == h.arch:
+        cpus |= {h.cpu}
+    return cpus, features
