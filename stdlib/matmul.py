@@ -218,6 +218,7 @@ def _run(a, b, out, kind: str, mc: int, nc: int, mr: int, nv: int, kc: int, pair
     if threads > 1:                         # as many row blocks as a multiple of the threads
         blocks = -(-blocks // threads) * threads
     mc = -(-(-(-m // blocks)) // mr) * mr
+    nc = max(nr, nc // nr * nr)             # whole panels: the packed B block holds nc // nr of them
     kc, nc = min(kc, -(-k // 4) * 4), min(nc, -(-n // nr) * nr)
     # Buffers: per thread an edge tile and an A block (for bf16 also a B block and a C block),
     # shared: the B block.  Packed elements hold 1 (f32), 2 (bf16 pairs) or 4 (int8) values of k.

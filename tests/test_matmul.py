@@ -204,3 +204,17 @@ def test_bf16_candidates_include_the_pair_path_where_native():
         assert not any(c.get("pairs") for c in mm.candidates("float", 512, ml_dtypes.bfloat16))
     if ml.target().has("avx512bf16"):
         assert any(c.get("pairs") for c in mm.candidates("float", 512, ml_dtypes.bfloat16))
+
+
+@pytest.mark.parametrize("dtype", ["f32", "bf16", "int8"])
+def test_every_tuning_candidate_is_correct(dtype):
+    """Each configuration autotuning may pick (other tiles, depths, the bf16 pair path), with
+    blocks that are not multiples of the tile, stays inside its buffers (bounds checks are on)."""
+    from mojolite.stdlib import matmul as mm
+    kind = "int8" if dtype == "int8" else "float"
+    a, b = operands(dtype, 67, 45, 131)
+    _, _, mc, kc, _ = mm.blocking(kind)
+    for config in mm.candidates(kind, kc, a.dtype):
+        out = np.empty((67, 131), np.int32 if dtype == "int8" else a.dtype)
+        mm._run(a, b, out, kind, 50, 100, **config)      # mc, nc: no multiples of any tile
+        check(dtype, a, b, out)
