@@ -20,6 +20,8 @@ Only the public API of mojolite is used.
 """
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 import mojolite as ml
@@ -222,16 +224,32 @@ def _run(a, b, out, kind: str, mc: int, nc: int, mr: int, nv: int, kc: int, pair
     kc, nc = min(kc, -(-k // 4) * 4), min(nc, -(-n // nr) * nr)
     # Buffers: per thread an edge tile and an A block (for bf16 also a B block and a C block),
     # shared: the B block.  Packed elements hold 1 (f32), 2 (bf16 pairs) or 4 (int8) values of k.
-    ct = np.empty(threads * mr * nr, np.int32 if kind == "int8" else np.float32)
+    ct = _buffer("ct", threads * mr * nr, np.int32 if kind == "int8" else np.float32)
     if a.dtype == np.float32:
-        gemm_f32(a, b, out, np.empty(threads * mc * kc, np.float32), np.empty(nc * kc, np.float32), ct,
+        gemm_f32(a, b, out, _buffer("ap", threads * mc * kc, np.float32), _buffer("bp", nc * kc, np.float32), ct,
                  mc, kc, nc, MR=mr, NV=nv)
     elif kind == "float":
         panel, per = (np.int32, 2) if pairs else (np.float32, 1)
-        gemm_bf16(a, b, out, a.view(np.int16), b.view(np.int16), np.empty(threads * mc * kc // per, panel),
-                  np.empty(threads * nc * kc // per, panel), ct, np.empty((threads * mc, nc), np.float32),
-                  mc, kc, nc, MR=mr, NV=nv)
+        gemm_bf16(a, b, out, a.view(np.int16), b.view(np.int16), _buffer("ap", threads * mc * kc // per, panel),
+                  _buffer("bp", threads * nc * kc // per, panel), ct,
+                  _buffer("cblk", threads * mc * nc, np.float32).reshape(threads * mc, nc), mc, kc, nc, MR=mr, NV=nv)
     else:
-        gemm_i8(a, b, out, np.empty(threads * mc * kc // 4, np.int32), np.empty(nc * kc // 4, np.int32), ct,
-                np.empty(nc, np.int32), mc, kc, nc, MR=mr, NV=nv, SHIFT=vnni_shift())
+        gemm_i8(a, b, out, _buffer("ap", threads * mc * kc // 4, np.int32), _buffer("bp", nc * kc // 4, np.int32),
+                ct, _buffer("colsum", nc, np.int32), mc, kc, nc, MR=mr, NV=nv, SHIFT=vnni_shift())
     return out
+
+
+_buffers = threading.local()
+
+
+def _buffer(role: str, size: int, dtype) -> np.ndarray:
+    """A work buffer of at least `size` elements, kept per calling thread and reused (fresh
+    memory costs page faults on every call); its size is bounded by the blocking."""
+    kept = getattr(_buffers, "kept", None)
+    if kept is None:
+        kept = _buffers.kept = {}
+    key = (role, np.dtype(dtype))
+    buf = kept.get(key)
+    if buf is None or buf.size < size:
+        buf = kept[key] = np.empty(size, dtype)
+    return buf[:size]
