@@ -142,7 +142,8 @@ def run(threads: str, shapes) -> dict:
             ratio = lambda v: f"{ours / v:8.2f}" if v else f"{'-':>8s}"  # noqa: E731
             print(f"{f'{m}x{k}x{n}':>18s} " + " ".join(cell(row[nm]) for nm in names)
                   + f"   {ours / pk if pk else float('nan'):7.2f} " + " ".join(ratio(row[nm]) for nm in names[1:]))
-    results["avx2"] = avx2_build([sh for sh in shapes if min(sh) >= 256])
+    if threads == "1":
+        results["avx2"] = avx2_build([sh for sh in shapes if min(sh) >= 256])
     return results
 
 

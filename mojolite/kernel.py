@@ -169,9 +169,10 @@ class Kernel:
         return spec, values, types
 
     def __call__(self, *args, **kwargs):
-        fast = self._fast
-        if fast is not None and not kwargs and targets.override() is None:
-            result = fast(args)
+        fast = self._fast                    # (Const keywords it was installed for, fast caller)
+        if fast is not None and kwargs == fast[0] and targets.override() is None \
+                and all(type(v) is type(fast[0][k]) for k, v in kwargs.items()):
+            result = fast[1](args)
             if result is not MISS:
                 return result
         spec, values, types = self._select(args, kwargs)
@@ -183,9 +184,9 @@ class Kernel:
         c_args = [id(v) if isinstance(t, TensorType) else b.scalar_value(p, t, v)
                   for p, t, v in zip(b.runtime, types, values)]
         result = spec.entry.call(c_args, values)
-        if not kwargs and len(args) == len(b.runtime) and self._fast_ok and targets.override() is None \
-                and self._fast_agrees(types):
-            self._fast = spec.fast           # the next such call tries this specialization first
+        if len(args) == len(b.runtime) and self._fast_ok and targets.override() is None \
+                and self._fast_agrees(types) and spec.fast is not None:
+            self._fast = (dict(kwargs), spec.fast)   # the next such call tries this specialization first
         return result
 
     def _fast_agrees(self, types) -> bool:
