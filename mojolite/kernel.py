@@ -170,8 +170,8 @@ class Kernel:
 
     def __call__(self, *args, **kwargs):
         fast = self._fast                    # (Const keywords it was installed for, fast caller)
-        if fast is not None and kwargs == fast[0] and targets.override() is None \
-                and all(type(v) is type(fast[0][k]) for k, v in kwargs.items()):
+        if fast is not None and (not kwargs and not fast[0] or kwargs == fast[0] and all(
+                type(v) is type(fast[0][k]) for k, v in kwargs.items())) and targets.override() is None:
             result = fast[1](args)
             if result is not MISS:
                 return result
