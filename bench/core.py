@@ -19,7 +19,6 @@ import timeit
 
 import numpy as np
 
-import mojolite as ml
 from mojolite import Tensor, f32, kernel
 
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}   # measure with .pyc files

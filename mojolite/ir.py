@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .dtypes import DType
-from .mltypes import SimdType, TensorType, Type, VoidType
+from .mltypes import SimdType, Type, VoidType
 from .source import SourceLoc
 
 

@@ -7,7 +7,6 @@ module; this one only connects them.  Does not own dispatch (kernel).
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import warnings
 from dataclasses import dataclass, field

@@ -40,6 +40,7 @@ from ..mltypes import TensorType
 from ..runtime.errors import CTX_WORDS, KINDS, Site
 from ..runtime.threads import STATE_WORDS
 from . import arith
+from .entry import overlap_pairs, ranges_meet
 from .lltypes import I1, I8, I16, I32, I64, PTR, alloca, gep, i64, value_type
 from .parallel import CHUNK
 
@@ -129,18 +130,11 @@ class _CEntry:
         return lo, hi, empty
 
     def overlaps(self, extents: dict):
-        b, names = self.b, [n for n, _ in self.fn.params]
-        for w in sorted(extents):
-            if names[w] not in self.fn.written:
-                continue
-            for o in sorted(extents):
-                if o == w or (o < w and names[o] in self.fn.written):
-                    continue
-                (lo1, hi1, e1), (lo2, hi2, e2) = extents[w], extents[o]
-                meet = b.and_(b.icmp_signed("<", lo1, hi2), b.icmp_signed("<", lo2, hi1))
-                meet = b.and_(meet, b.xor(b.or_(e1, e2), ll.Constant(I1, 1)))
-                self.fail(meet, "overlap", f"arguments '{names[w]}' and '{names[o]}' of kernel "
-                          f"'{self.fn.kernel}' overlap in memory, and the kernel writes '{names[w]}'")
+        names = [n for n, _ in self.fn.params]
+        for w, o in overlap_pairs(self.fn, extents):
+            self.fail(ranges_meet(self.b, extents[w], extents[o]), "overlap",
+                      f"arguments '{names[w]}' and '{names[o]}' of kernel '{self.fn.kernel}' overlap "
+                      f"in memory, and the kernel writes '{names[w]}'")
 
     def build(self):
         b, fn = self.b, self.fn

@@ -26,6 +26,21 @@ from .lltypes import F64, I1, I8, I32, I64, PTR, TENSOR, alloca, gep, i64, value
 _LAYOUT_FLAG = {"C": C_CONTIGUOUS, "F": F_CONTIGUOUS, "A": 0}
 
 
+def overlap_pairs(fn: ir.Function, tensors) -> list[tuple[int, int]]:
+    """The pairs (w, o) of tensor arguments (by index) to test for overlap: w is written; each
+    pair once."""
+    names = [n for n, _ in fn.params]
+    return [(w, o) for w in sorted(tensors) if names[w] in fn.written
+            for o in sorted(tensors) if o != w and not (o < w and names[o] in fn.written)]
+
+
+def ranges_meet(b: ll.IRBuilder, r1, r2):
+    """Whether two byte ranges (lo, hi, empty) share an address."""
+    (lo1, hi1, e1), (lo2, hi2, e2) = r1, r2
+    meet = b.and_(b.icmp_signed("<", lo1, hi2), b.icmp_signed("<", lo2, hi1))
+    return b.and_(meet, b.xor(b.or_(e1, e2), ll.Constant(I1, 1)))
+
+
 def c_type(t) -> str:
     """The C type of an entry argument."""
     if isinstance(t, TensorType):
@@ -140,22 +155,12 @@ class _EntryBuilder:
         may switch check k off through bit k of ctx[CTX_FLAGS] (ctx[2] reports k)."""
         b, names = self.b, [n for n, _ in self.fn.params]
         flags = b.load(gep(b, self.ctx, [i64(CTX_FLAGS)], etype=I64), typ=I64)
-        check = 0
-        for w in sorted(extents):
-            if names[w] not in self.fn.written:
-                continue
-            for o in sorted(extents):
-                if o == w or (o < w and names[o] in self.fn.written):
-                    continue
-                (lo1, hi1, e1), (lo2, hi2, e2) = extents[w], extents[o]
-                meet = b.and_(b.icmp_signed("<", lo1, hi2), b.icmp_signed("<", lo2, hi1))
-                meet = b.and_(meet, b.xor(b.or_(e1, e2), ll.Constant(I1, 1)))
-                enabled = b.icmp_unsigned("==", b.and_(flags, i64(1 << min(check, 63))), i64(0))
-                self.fail(b.and_(meet, enabled), "overlap",
-                          f"arguments '{names[w]}' and '{names[o]}' of kernel '{self.fn.kernel}' overlap "
-                          f"in memory, and the kernel writes '{names[w]}'; pass a copy of one of them",
-                          (i64(w), i64(o), i64(check)))
-                check += 1
+        for check, (w, o) in enumerate(overlap_pairs(self.fn, extents)):
+            enabled = b.icmp_unsigned("==", b.and_(flags, i64(1 << min(check, 63))), i64(0))
+            self.fail(b.and_(ranges_meet(b, extents[w], extents[o]), enabled), "overlap",
+                      f"arguments '{names[w]}' and '{names[o]}' of kernel '{self.fn.kernel}' overlap "
+                      f"in memory, and the kernel writes '{names[w]}'; pass a copy of one of them",
+                      (i64(w), i64(o), i64(check)))
 
     def build(self):
         b, fn = self.b, self.fn

@@ -22,7 +22,7 @@ from . import arith
 from ..runtime.errors import CTX_THREAD
 from .parallel import ParallelLowerer
 from .simd import SimdLowerer
-from .lltypes import alloca, gep, I1, I8, I32, I64, PTR, TENSOR, i64, storage_type, value_type
+from .lltypes import alloca, gep, I1, I8, I32, I64, PTR, i64, storage_type, value_type
 
 
 @dataclass

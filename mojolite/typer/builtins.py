@@ -16,7 +16,6 @@ import math
 
 from .. import ir
 from .. import lang
-from ..lang import is_comptime
 from ..dtypes import DType, bool_, f32, f64, i64, bf16
 from ..errors import KernelTypeError, UnsupportedError
 from .simd import RULES as SIMD_RULES

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .. import ir
-from ..dtypes import DType, bool_, i64
-from ..errors import ConstError, KernelTypeError, UndefinedNameError, UnsupportedError
+from ..dtypes import DType, i64
+from ..errors import ConstError, KernelTypeError, UnsupportedError
 from ..frontend import untyped as U
 from ..mltypes import VOID, SimdAnnotation, SimdType, TensorType, Type
 from ..frontend.scan import assigned_names

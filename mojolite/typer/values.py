@@ -225,7 +225,7 @@ def truth(v, loc: SourceLoc):
         raise KernelTypeError(f"{describe(v)} has no truth value in a kernel", loc)
     e = materialize(v, loc)
     if isinstance(e.type, SimdType):
-        raise KernelTypeError(f"a SIMD value has no single truth value; use ml.select(mask, a, b) "
+        raise KernelTypeError("a SIMD value has no single truth value; use ml.select(mask, a, b) "
                               "or reduce it (.reduce_max())", loc)
     if not isinstance(e.type, DType):
         raise KernelTypeError(f"{describe(e)} has no truth value", loc)
