@@ -2,7 +2,8 @@
 
     python bench/main.py
 
-Prints the target, then each benchmark of this folder in turn.
+Prints the target, then the core, SIMD and matmul benchmarks of this folder (the matmul on
+its quick set of shapes: `python bench/matmul.py` runs all of them).
 """
 from __future__ import annotations
 
@@ -11,20 +12,19 @@ import runpy
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-BENCHMARKS = ["core.py", "matmul.py"]          # those present are run, in this order
+BENCHMARKS = [("core.py", []), ("simd.py", []), ("matmul.py", ["--quick"])]
 
 
 def main() -> None:
     import mojolite as ml
     print(f"mojolite {ml.__version__} -- {ml.target().describe()}\n")
-    for name in BENCHMARKS:
+    for name, args in BENCHMARKS:
         path = os.path.join(HERE, name)
-        if not os.path.exists(path):
-            continue
-        print(f"== {name}")
-        sys.argv = [path]
+        print(f"== {name} {' '.join(args)}", flush=True)
+        sys.argv = [path, *args]
+        sys.path.insert(0, HERE)
         runpy.run_path(path, run_name="__main__")
-        print()
+        print(flush=True)
 
 
 if __name__ == "__main__":
