@@ -305,21 +305,21 @@ class FunctionLowerer(SimdLowerer, ParallelLowerer):
     def _lower_ForRange(self, s: ir.ForRange):
         if s.parallel:
             return self._lower_parallel(s)
-        # entry: n = trip count, k = 0 -> cond: k < n (unsigned) -> body: var = start + k*step
-        #   -> incr: k += 1 -> cond ...   cond -> exit   (continue: incr, break: exit)
-        b = self.b
         start, stop, step = self.expr(s.start), self.expr(s.stop), self.expr(s.step)
-        n = self.trip_count(start, stop, step, s)
+        self.iterations(i64(0), self.trip_count(start, stop, step, s), s, start, step)
+
+    def iterations(self, first, end, s: ir.ForRange, start, step):
+        """Iterations k = first .. end-1 (0 <= first) of loop `s`, its variable start + k*step:
+        entry: k = first -> cond: k < end -> body -> incr: k += 1 -> cond ...  cond -> exit
+        (continue: incr, break: exit)."""
+        b = self.b
         k = alloca(b, I64, name="k")
-        b.store(i64(0), k)
-        cond = self.llfn.append_basic_block("for.cond")
-        body = self.llfn.append_basic_block("for.body")
-        incr = self.llfn.append_basic_block("for.incr")
-        exit_ = self.llfn.append_basic_block("for.end")
+        b.store(first, k)
+        cond, body, incr, exit_ = (self.llfn.append_basic_block(f"for.{n}") for n in ("cond", "body", "incr", "end"))
         b.branch(cond)
         b.position_at_end(cond)
         kv = b.load(k, typ=I64)
-        b.cbranch(b.icmp_unsigned("<", kv, n), body, exit_)
+        b.cbranch(b.icmp_unsigned("<", kv, end), body, exit_)
         b.position_at_end(body)
         unit = isinstance(s.step, ir.Const) and s.step.value == 1
         b.store(b.add(start, kv if unit else b.mul(kv, step)), self.vars[s.var])

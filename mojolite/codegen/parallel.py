@@ -12,8 +12,8 @@ Non-goals: the pool itself (runtime.threads).
     outer:  env = {tensors..., scalars..., start, step}
             status = mojolite_parallel_for(pool, chunk, env, trip count, ctx)
             status != 0 -> return status
-    chunk:  entry (unpack env) -> cond: k < hi -> body (var = start + k*step) -> incr -> cond
-            cond -> exit: return 0
+    chunk:  entry (unpack env) -> the loop's iterations [lo, hi) (FunctionLowerer.iterations)
+            -> return 0
 """
 from __future__ import annotations
 
@@ -87,23 +87,6 @@ def _build(lw, loop: ir.ForRange, tensors, scalars, env_type) -> ll.Function:
     start = field(len(tensors) + len(scalars), I64)
     step = field(len(tensors) + len(scalars) + 1, I64)
     b.store(thread, gep(b, ctx, [i64(CTX_THREAD)], etype=I64))
-    k = alloca(b, I64, name="k")
-    b.store(lo, k)
-    cond, body, incr, done = (lw.llfn.append_basic_block(n) for n in ("cond", "body", "incr", "done"))
-    b.branch(cond)
-    b.position_at_end(cond)
-    kv = b.load(k, typ=I64)
-    b.cbranch(b.icmp_signed("<", kv, hi), body, done)
-    b.position_at_end(body)
-    b.store(b.add(start, b.mul(kv, step)), lw.vars[loop.var])
-    lw.loops.append((incr, done))
-    lw.block(loop.body)
-    lw.loops.pop()
-    if not lw.terminated():
-        b.branch(incr)
-    b.position_at_end(incr)
-    b.store(b.add(b.load(k, typ=I64), i64(1)), k)
-    b.branch(cond)
-    b.position_at_end(done)
+    lw.iterations(lo, hi, loop, start, step)
     b.ret(ll.Constant(I32, 0))
     return lw.llfn
