@@ -5,13 +5,17 @@ index fails a test instead of reading stray memory), with a disk cache of its ow
 `ci` (derandomized, bounded; the default) and `dev` (deeper);
 choose with HYPOTHESIS_PROFILE.
 """
+import atexit
 import os
+import shutil
 import tempfile
 
 os.environ.setdefault("MOJOLITE_BOUNDSCHECK", "1")      # before mojolite reads its settings
 os.environ.setdefault("MOJOLITE_AUTOTUNE", "0")         # library kernels: their static defaults
 # A cache of compiled code of the run's own: tests never see entries of other runs.
-os.environ.setdefault("MOJOLITE_CACHE_DIR", tempfile.mkdtemp(prefix="mojolite-test-cache-"))
+if "MOJOLITE_CACHE_DIR" not in os.environ:
+    os.environ["MOJOLITE_CACHE_DIR"] = tempfile.mkdtemp(prefix="mojolite-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["MOJOLITE_CACHE_DIR"], ignore_errors=True)
 
 from hypothesis import HealthCheck, settings  # noqa: E402
 
