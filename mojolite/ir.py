@@ -228,6 +228,15 @@ class SimdStore(Stmt):
 
 
 @dataclass(frozen=True, eq=False, repr=False)
+class Prefetch(Stmt):
+    """`x.prefetch(indices)`: a hint to bring that element's cache line in; never faults, so
+    the indices are not checked (they may run past the end)."""
+    tensor: Var
+    indices: tuple[Expr, ...]
+    loc: SourceLoc
+
+
+@dataclass(frozen=True, eq=False, repr=False)
 class Assign(Stmt):
     name: str
     value: Expr
@@ -351,6 +360,8 @@ def dump(node, indent: int = 0) -> str:
         return "\n".join([f"{pad}while {dump(node.test)}:"] + [dump(s, indent + 1) for s in node.body])
     if isinstance(node, Assign):
         return f"{pad}{node.name} = {dump(node.value)}"
+    if isinstance(node, Prefetch):
+        return f"{pad}{node.tensor.name}.prefetch({', '.join(dump(i) for i in node.indices)})"
     if isinstance(node, SimdStore):
         idx = ", ".join(dump(i) for i in node.indices)
         return f"{pad}{node.tensor.name}.store[{node.value.type.width}]({idx}, {dump(node.value)})"

@@ -467,3 +467,26 @@ def test_simd_value_passed_to_a_kernel_call():
     x = np.arange(4, dtype=np.float32)
     calls_with_simd(x)
     same_bits(x, np.arange(4, dtype=np.float32) ** 2)
+
+
+@kernel
+def prefetched_sum(x: Tensor[f32]) -> f32:
+    s = f32(0)
+    for i in range(x.shape[0]):
+        x.prefetch(i + 64)                   # past the end near the end: a hint, never a fault
+        s += x[i]
+    return s
+
+
+def test_prefetch_is_a_hint_that_never_faults_or_fails_bounds_checks():
+    """x.prefetch(i) may name elements past the end (bounds checks are on in this suite)."""
+    x = np.arange(100, dtype=np.float32)
+    assert prefetched_sum(x) == x.sum()
+    assert "prefetch" in prefetched_sum.llvm_ir(x)
+    with pytest.raises(ml.KernelTypeError, match="prefetch takes 1 index, got 2"):
+        bad_prefetch(x)
+
+
+@kernel
+def bad_prefetch(x: Tensor[f32]):
+    x.prefetch(0, 1)

@@ -79,6 +79,17 @@ class SimdLowerer:
         raw = self._strided_split(e.tensor, contiguous, strided)
         return self._from_storage(raw, t)
 
+    def _lower_Prefetch(self, s: ir.Prefetch):
+        view = self.tensors[s.tensor.name]
+        offset = i64(0)
+        for idx, stride in zip(s.indices, view.strides):
+            offset = self.b.add(offset, self.b.mul(self.expr(idx), stride))
+        ptr = self.b.gep(view.data, [offset], source_etype=storage_type(view.dtype))    # no inbounds: may run past
+        ptr.type = ll.PointerType()
+        read, locality, data_cache = (ll.Constant(I32, v) for v in (0, 3, 1))
+        self.b.call(self.mb.declare("llvm.prefetch.p0", ll.VoidType(), [ptr.type, I32, I32, I32]),
+                    [ptr, read, locality, data_cache])
+
     def _lower_SimdStore(self, s: ir.SimdStore):
         t = s.value.type
         value = self._to_storage(self.expr(s.value), t)

@@ -1,7 +1,7 @@
 """Typing of SIMD values: tensor loads and stores, lanes, methods, and the SIMD builtins.
 
 Goals: `x.load[W](i, j)` / `x.store[W](i, j, v)`, `SIMD[T, W](scalar)`,
-`v[k]`, `v.reduce_add()` / `reduce_mul` / `reduce_max` / `reduce_min`,
+`x.prefetch(i, j)`, `v[k]`, `v.reduce_add()` / `reduce_mul` / `reduce_max` / `reduce_min`,
 `v.cast(U)`, `v.width`, and `ml.fma`, `ml.select`, `ml.dot4_i8`,
 `ml.dot2_bf16` — on scalars too where that makes sense (fma, select).
 W is a compile-time power of two; widths wider than the machine's registers
@@ -51,10 +51,10 @@ class SimdTyper:
     """Mixin of the Typer (uses `self.expr`, `self.indices`, `self.written`)."""
 
     def tensor_method(self, tensor, n):
-        if n.attr in ("load", "store"):
+        if n.attr in ("load", "store", "prefetch"):
             return TensorMethod(tensor, n.attr)
         raise KernelTypeError(f"a Tensor has no attribute '{n.attr}' "
-                              "(it has shape, strides, ndim, dtype, load and store)", n.loc)
+                              "(it has shape, strides, ndim, dtype, load, store and prefetch)", n.loc)
 
     def simd_attribute(self, v: ir.Expr, n):
         if n.attr in REDUCTIONS or n.attr in ("cast", "bitcast"):
@@ -121,6 +121,12 @@ class SimdTyper:
         return ir.Bitcast(v, simd_type(to, bits // to.bits, n.loc), n.loc)
 
     def _load_store(self, m: TensorMethod, args, n):
+        if m.name == "prefetch":
+            nd = m.tensor.type.ndim
+            if len(args) != nd:
+                raise KernelTypeError(f"{m.tensor.name}.prefetch takes {nd} ind{'ex' if nd == 1 else 'ices'}, "
+                                      f"got {len(args)}", n.loc)
+            return ir.Prefetch(m.tensor, self.index_values(m.tensor, args, [a.loc for a in n.args]), n.loc)
         if m.width is None:
             raise KernelTypeError(f"{m.tensor.name}.{m.name} needs a width: {m.name}[W](...)", n.loc)
         t = SimdType(m.tensor.type.dtype, m.width)
