@@ -178,13 +178,22 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
         out[...] = 0
         return out
     kind = "int8" if a.dtype == np.int8 else "float"
-    mr, nv, mc, kc, nc = blocking(kind)
-    config = {"mr": mr, "nv": nv, "kc": kc}
-    if 2.0 * m * n * k >= 5e7:                     # below that, timing noise outweighs any gain
-        bucket = (str(a.dtype), *(max(1, x - 1).bit_length() for x in (m, k, n)), ml.get_num_threads())
-        config = ml.autotune("matmul", candidates(kind, kc, a.dtype), lambda c: _run(a, b, out, kind, mc, nc, **c),
-                             bucket=bucket, default=config)
+    tuned = 2.0 * m * n * k >= 5e7                 # below that, timing noise outweighs any gain
+    bucket = (str(a.dtype), *(max(1, x - 1).bit_length() for x in (m, k, n)), ml.get_num_threads(),
+              tuned, ml.target())
+    plan = _plans.get(bucket)                      # (blocks, config) of this kind of problem
+    if plan is None:
+        mr, nv, mc, kc, nc = blocking(kind)
+        config = {"mr": mr, "nv": nv, "kc": kc}
+        if tuned:
+            config = ml.autotune("matmul", candidates(kind, kc, a.dtype),
+                                 lambda c: _run(a, b, out, kind, mc, nc, **c), bucket=bucket[:-2], default=config)
+        plan = _plans[bucket] = (mc, nc, config)
+    mc, nc, config = plan
     return _run(a, b, out, kind, mc, nc, **config)
+
+
+_plans: dict = {}                                  # per process: the autotune look-up costs ~10 us
 
 
 def candidates(kind: str, kc: int, dtype=None) -> list[dict]:
