@@ -104,14 +104,14 @@ class Kernel:
                           for attr in used if hasattr(value, attr)]
         return hashlib.sha256(repr(parts).encode()).hexdigest()
 
-    def call_types(self, args: list, kwargs: dict, loc) -> tuple[dict, dict]:
-        """The argument types of a call from another kernel (typer values)."""
-        from .typer.calls import callee_types
-        return callee_types(self, args, kwargs, loc)
-
     @property
     def param_names(self) -> list[str]:
         return [p.name for p in self.binder.params]
+
+    def call_types(self, args: list, kwargs: dict, loc) -> tuple[dict, dict, dict]:
+        """Argument types, Const values and bound values of a call from another kernel."""
+        from .typer.calls import callee_types
+        return callee_types(self, args, kwargs, loc)
 
     def globals(self) -> dict:
         """The kernel's globals, with its closure's variables on top."""
@@ -124,7 +124,7 @@ class Kernel:
                     pass
         return names
 
-    def declared_return(self, arg_types: dict, consts: dict):
+    def declared_return(self, arg_types: dict):
         ret = self.binder.ret
         if ret is None:
             return VOID

@@ -38,7 +38,7 @@ class _ModuleTyper:
             raise KernelTypeError(f"kernel '{kernel.__name__}' calls itself (recursion is not supported)")
         self.stack.append(kernel)
         try:
-            req = CompileRequest(symbol, arg_types, consts, kernel.declared_return(arg_types, consts),
+            req = CompileRequest(symbol, arg_types, consts, kernel.declared_return(arg_types),
                                  kernel.globals(), kernel.typevars(arg_types), kernel.boundscheck,
                                  kernel.fastmath, self.resolve_call)
             fn = type_function(kernel.tree, req)
@@ -50,11 +50,11 @@ class _ModuleTyper:
     def resolve_call(self, callee, args, kwargs, node):
         """Specialize `callee` on the types of the values a kernel passes it."""
         try:
-            arg_types, consts = callee.call_types(args, kwargs, node.loc)
+            arg_types, consts, values = callee.call_types(args, kwargs, node.loc)
             fn = self.function(callee, arg_types, consts)
         except CompileError as e:
             raise attach(e, node.loc) from None
-        return fn, fn.written
+        return fn, values
 
 
 def translate(kernel, arg_types: dict[str, Type], consts: dict, target: Target,

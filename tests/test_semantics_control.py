@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 import mojolite as ml
-from mojolite import Const, Tensor, bool_, f64, i32, i64
+from mojolite import Const, Tensor, bool_, f32, f64, i32, i64
 
 T = typing.TypeVar("T")
 NAMES = ["bool", "i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64", "bf16", "f32", "f64"]
@@ -522,3 +522,22 @@ def test_return_forms(x, flag):
     assert out.tolist() == ref.tolist()
     r = annotated(x.astype(np.int32))
     assert type(r) is float and r == float(x[0])
+
+
+@ml.kernel
+def scaled_by_default(x: Tensor[f32], s: f32 = 2.0):
+    for i in range(x.shape[0]):
+        x[i] = x[i] * s
+
+
+@ml.kernel
+def calls_with_a_default(x: Tensor[f32]):
+    scaled_by_default(x)
+    scaled_by_default(x, s=0.5)
+
+
+def test_a_callee_parameter_left_to_its_default():
+    """A kernel may call another without its defaulted arguments, or with them by keyword."""
+    x = np.arange(4, dtype=np.float32)
+    calls_with_a_default(x)
+    np.testing.assert_array_equal(x, np.arange(4, dtype=np.float32))

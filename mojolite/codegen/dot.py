@@ -27,15 +27,12 @@ from llvmlite import ir as ll
 from ..dtypes import f32
 from ..mltypes import SimdType
 from . import arith
-from .lltypes import BFLOAT, I32
+from .lltypes import BFLOAT, I32, lane_indices
 
-
-def _lanes(width, indices):
-    return ll.Constant(ll.VectorType(I32, width), list(indices))
 
 
 def _slice(lw, v, start, count):
-    return lw.b.shuffle_vector(v, v, _lanes(count, range(start, start + count)))
+    return lw.b.shuffle_vector(v, v, lane_indices(count, range(start, start + count)))
 
 
 def _concat(lw, parts):
@@ -43,7 +40,7 @@ def _concat(lw, parts):
         merged = []
         for a, b in zip(parts[::2], parts[1::2]):
             n = a.type.count
-            merged.append(lw.b.shuffle_vector(a, b, _lanes(2 * n, range(2 * n))))
+            merged.append(lw.b.shuffle_vector(a, b, lane_indices(2 * n, range(2 * n))))
         parts = merged
     return parts[0]
 
@@ -131,7 +128,7 @@ def _generic_i8(lw, acc, a, b, width, signed_a):
     prod = bb.mul((bb.sext if signed_a else bb.zext)(a, wide), bb.sext(b, wide))
     total = acc
     for k in range(4):
-        total = bb.add(total, bb.shuffle_vector(prod, prod, _lanes(width, range(k, 4 * width, 4))))
+        total = bb.add(total, bb.shuffle_vector(prod, prod, lane_indices(width, range(k, 4 * width, 4))))
     return total
 
 
@@ -162,14 +159,14 @@ def _unpack_pairs(lw, v, width):
     bb = lw.b
     lo = bb.bitcast(bb.shl(v, ll.Constant(v.type, 16)), ll.VectorType(ll.FloatType(), width))
     hi = bb.bitcast(bb.and_(v, ll.Constant(v.type, -65536)), ll.VectorType(ll.FloatType(), width))
-    return bb.shuffle_vector(lo, hi, _lanes(2 * width, (k // 2 + (k % 2) * width for k in range(2 * width))))
+    return bb.shuffle_vector(lo, hi, lane_indices(2 * width, (k // 2 + (k % 2) * width for k in range(2 * width))))
 
 
 def _generic_bf16(lw, acc, a, b, width):
     bb = lw.b
     prod = bb.fmul(a, b)                        # exact: 8-bit by 8-bit significands
-    odd = bb.shuffle_vector(prod, prod, _lanes(width, range(1, 2 * width, 2)))
-    even = bb.shuffle_vector(prod, prod, _lanes(width, range(0, 2 * width, 2)))
+    odd = bb.shuffle_vector(prod, prod, lane_indices(width, range(1, 2 * width, 2)))
+    even = bb.shuffle_vector(prod, prod, lane_indices(width, range(0, 2 * width, 2)))
     return bb.fadd(bb.fadd(acc, odd), even)
 
 

@@ -68,6 +68,11 @@ def i64(value: int) -> ll.Constant:
     return ll.Constant(I64, value)
 
 
+def lane_indices(width: int, indices) -> ll.Constant:
+    """The <width x i32> constant of a shufflevector mask."""
+    return ll.Constant(ll.VectorType(I32, width), list(indices))
+
+
 def gep(b: ll.IRBuilder, ptr, indices, etype: ll.Type, inbounds: bool = False):
     """`getelementptr` whose result is an opaque `ptr` (llvmlite would type it)."""
     g = b.gep(ptr, indices, inbounds=inbounds, source_etype=etype)

@@ -198,7 +198,7 @@ class FunctionLowerer(SimdLowerer, ParallelLowerer):
         args = [self.expr(a) for a in e.args]
         return arith.intrinsic(self, e.name, args, e.type, e.args[0].type)
 
-    def _choice(self, test, then, orelse, t):
+    def _choice(self, test, then, orelse):
         """`then if test else orelse`, evaluating one side:  test -> then | else -> join(phi)."""
         b = self.b
         then_bb = self.llfn.append_basic_block("then")
@@ -222,14 +222,14 @@ class FunctionLowerer(SimdLowerer, ParallelLowerer):
         return phi
 
     def _lower_IfExp(self, e: ir.IfExp):
-        return self._choice(self.expr(e.test), lambda: self.expr(e.body), lambda: self.expr(e.orelse), e.type)
+        return self._choice(self.expr(e.test), lambda: self.expr(e.body), lambda: self.expr(e.orelse))
 
     def _lower_BoolOp(self, e: ir.BoolOp):
         lhs = self.expr(e.lhs)
         known = ll.Constant(I1, 1 if e.op == "or" else 0)
         if e.op == "and":
-            return self._choice(lhs, lambda: self.expr(e.rhs), lambda: known, bool_)
-        return self._choice(lhs, lambda: known, lambda: self.expr(e.rhs), bool_)
+            return self._choice(lhs, lambda: self.expr(e.rhs), lambda: known)
+        return self._choice(lhs, lambda: known, lambda: self.expr(e.rhs))
 
     def _lower_Call(self, e: ir.Call):
         callee = self.mb.functions[e.callee]

@@ -16,11 +16,8 @@ from llvmlite import ir as ll
 from .. import ir
 from ..dtypes import bool_
 from . import arith, dot
-from .lltypes import I32, gep, i64, storage_type, value_type
+from .lltypes import I32, gep, i64, lane_indices, storage_type, value_type
 
-
-def _lanes(width: int, indices) -> ll.Constant:
-    return ll.Constant(ll.VectorType(I32, width), list(indices))
 
 
 class SimdLowerer:
@@ -28,7 +25,7 @@ class SimdLowerer:
         v = self.expr(e.value)
         vt = value_type(e.type)
         one = self.b.insert_element(ll.Constant(vt, ll.Undefined), v, ll.Constant(I32, 0))
-        return self.b.shuffle_vector(one, ll.Constant(vt, ll.Undefined), _lanes(e.type.width, [0] * e.type.width))
+        return self.b.shuffle_vector(one, ll.Constant(vt, ll.Undefined), lane_indices(e.type.width, [0] * e.type.width))
 
     # -- memory --------------------------------------------------------------------------
     def _contiguous_last(self, tensor: ir.Var):
@@ -59,7 +56,7 @@ class SimdLowerer:
         test = self._contiguous_last(tensor)
         if test is None:
             return contiguous()
-        return self._choice(test, contiguous, strided, None)
+        return self._choice(test, contiguous, strided)
 
     def _lower_SimdLoad(self, e: ir.SimdLoad):
         t = e.type
@@ -122,8 +119,8 @@ class SimdLowerer:
         width = t.width
         while width > 1:                      # a fixed pairwise tree: lanes [0, w/2) op [w/2, w)
             half = width // 2
-            lo = self.b.shuffle_vector(v, v, _lanes(half, range(half)))
-            hi = self.b.shuffle_vector(v, v, _lanes(half, range(half, width)))
+            lo = self.b.shuffle_vector(v, v, lane_indices(half, range(half)))
+            hi = self.b.shuffle_vector(v, v, lane_indices(half, range(half, width)))
             v = self._reduce_step(e.op, lo, hi, type(t)(t.dtype, half))
             width = half
         return self.b.extract_element(v, ll.Constant(I32, 0))

@@ -19,8 +19,9 @@ from ..mltypes import TensorType
 from .values import Ct, describe, pynum
 
 
-def callee_types(kernel, args: list, kwargs: dict, loc) -> tuple[dict, dict]:
-    """(runtime parameter -> type, Const parameter -> value) of a call of `kernel`."""
+def callee_types(kernel, args: list, kwargs: dict, loc) -> tuple[dict, dict, dict]:
+    """(runtime parameter -> type, Const parameter -> value, parameter -> the value passed or
+    its default) of a call of `kernel`."""
     b, name = kernel.binder, kernel.__name__
     if len(args) > len(b.params):
         raise KernelTypeError(f"kernel '{name}' takes {len(b.params)} arguments, got {len(args)}", loc)
@@ -82,4 +83,4 @@ def callee_types(kernel, args: list, kwargs: dict, loc) -> tuple[dict, dict]:
             else:
                 raise KernelTypeError(f"argument '{p.name}' of '{name}' must be a scalar, got {describe(v)}", loc)
         types[p.name] = bound[p.elem][0]
-    return {p.name: types[p.name] for p in b.runtime}, consts
+    return {p.name: types[p.name] for p in b.runtime}, consts, values

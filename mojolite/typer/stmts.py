@@ -35,7 +35,7 @@ class CompileRequest:
     typevars: dict = field(default_factory=dict)   # TypeVar -> the DType it is bound to
     boundscheck: bool = False
     fastmath: bool = False
-    #: (kernel, argument values, keyword values, node) -> (callee ir.Function, written param names)
+    #: (kernel, argument values, keyword values, node) -> (callee ir.Function, parameter -> value)
     resolve_call: Callable | None = None
     callees: dict[str, ir.Function] = field(default_factory=dict)
 
@@ -285,22 +285,15 @@ class Typer(LoopTyper, ExprTyper):
     def call_kernel(self, kernel, args, kwargs, n: U.Call):
         if self.req.resolve_call is None:
             raise UnsupportedError("kernel calls are not available here", n.loc)
-        callee, written_params = self.req.resolve_call(kernel, args, kwargs, n)
+        callee, values = self.req.resolve_call(kernel, args, kwargs, n)
         self.req.callees[callee.symbol] = callee
         actual = []
-        for (pname, ptype), v in zip(callee.params, self.bind_call_args(kernel, callee, args, kwargs, n)):
-            e = coerce(v, ptype, n.loc, f"argument '{pname}' of {kernel.__name__}()")
-            if isinstance(ptype, TensorType) and pname in written_params:
+        for pname, ptype in callee.params:
+            e = coerce(values[pname], ptype, n.loc, f"argument '{pname}' of {kernel.__name__}()")
+            if isinstance(ptype, TensorType) and pname in callee.written:
                 self.written.add(e.name)
             actual.append(e)
         return ir.Call(callee.symbol, tuple(actual), callee.ret, n.loc)
-
-    def bind_call_args(self, kernel, callee, args, kwargs, n):
-        """The runtime arguments in the callee's parameter order."""
-        names = [p for p, _ in callee.params]
-        bound = dict(zip(kernel.param_names, args))
-        bound.update({k: v for k, v in kwargs.items() if k in names})
-        return [bound[p] for p in names]
 
 
 def type_function(fn: U.Function, req: CompileRequest) -> ir.Function:
