@@ -104,22 +104,28 @@ class Binder:
     def where(self, p: Param) -> str:
         return f"argument '{p.name}' of kernel '{self.kernel}'"
 
-    def bind(self, args: tuple, kwargs: dict) -> tuple[list, dict]:
-        """Runtime argument values in parameter order, and the Const values."""
+    def values(self, args, kwargs: dict, fail, default=lambda v: v) -> dict:
+        """Parameter -> value, as Python binds a call (`default` wraps defaults; `fail(message)`
+        makes the exception: a TypeError for calls from Python, a KernelTypeError in kernels)."""
         if len(args) > len(self.params):
-            raise TypeError(f"kernel '{self.kernel}' takes {len(self.params)} arguments, got {len(args)}")
+            raise fail(f"kernel '{self.kernel}' takes {len(self.params)} arguments, got {len(args)}")
         values = dict(zip((p.name for p in self.params), args))
         for k, v in kwargs.items():
             if k not in self.by_name:
-                raise TypeError(f"kernel '{self.kernel}' has no parameter '{k}'")
+                raise fail(f"kernel '{self.kernel}' has no parameter '{k}'")
             if k in values:
-                raise TypeError(f"kernel '{self.kernel}' got two values for '{k}'")
+                raise fail(f"kernel '{self.kernel}' got two values for '{k}'")
             values[k] = v
         for p in self.params:
             if p.name not in values:
                 if p.default is inspect.Parameter.empty:
-                    raise TypeError(f"kernel '{self.kernel}' is missing argument '{p.name}'")
-                values[p.name] = p.default
+                    raise fail(f"kernel '{self.kernel}' is missing argument '{p.name}'")
+                values[p.name] = default(p.default)
+        return values
+
+    def bind(self, args: tuple, kwargs: dict) -> tuple[list, dict]:
+        """Runtime argument values in parameter order, and the Const values."""
+        values = self.values(args, kwargs, TypeError)
         consts = {}
         for p in self.consts:
             v = values[p.name]

@@ -541,3 +541,14 @@ def test_a_callee_parameter_left_to_its_default():
     x = np.arange(4, dtype=np.float32)
     calls_with_a_default(x)
     np.testing.assert_array_equal(x, np.arange(4, dtype=np.float32))
+
+
+@ml.kernel
+def gives_s_twice(x: Tensor[f32]):
+    scaled_by_default(x, 3.0, s=0.5)
+
+
+def test_a_kernel_call_binds_arguments_as_python_does():
+    """A value given both by position and by keyword is an error, as in Python."""
+    with pytest.raises(ml.KernelTypeError, match="got two values for 's'"):
+        gives_s_twice(np.zeros(2, np.float32))

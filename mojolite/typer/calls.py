@@ -9,7 +9,6 @@ compile-time values.  Does not own conversion of the values themselves
 """
 from __future__ import annotations
 
-import inspect
 import typing
 
 from .. import ir
@@ -23,18 +22,7 @@ def callee_types(kernel, args: list, kwargs: dict, loc) -> tuple[dict, dict, dic
     """(runtime parameter -> type, Const parameter -> value, parameter -> the value passed or
     its default) of a call of `kernel`."""
     b, name = kernel.binder, kernel.__name__
-    if len(args) > len(b.params):
-        raise KernelTypeError(f"kernel '{name}' takes {len(b.params)} arguments, got {len(args)}", loc)
-    values = dict(zip((p.name for p in b.params), args))
-    for k, v in kwargs.items():
-        if k not in b.by_name:
-            raise KernelTypeError(f"kernel '{name}' has no parameter '{k}'", loc)
-        values[k] = v
-    for p in b.params:
-        if p.name not in values:
-            if p.default is inspect.Parameter.empty:
-                raise KernelTypeError(f"kernel '{name}' is missing argument '{p.name}'", loc)
-            values[p.name] = Ct(p.default)
+    values = b.values(args, kwargs, lambda message: KernelTypeError(message, loc), Ct)
     consts = {}
     for p in b.consts:
         v = values[p.name]
