@@ -9,6 +9,8 @@ like their Python counterparts, so a kernel's source also runs as Python.
 """
 from __future__ import annotations
 
+from .runtime.target import current as _current_target
+
 
 def comptime(fn):
     """Mark a Python function as callable from kernels at compile time (all arguments known)."""
@@ -46,8 +48,7 @@ parallel_range._mojolite_range = "parallel"
 @comptime
 def target():
     """The target code is being generated for (in a kernel: a compile-time value)."""
-    from .runtime.target import current
-    return current()
+    return _current_target()
 
 
 @comptime

@@ -54,7 +54,9 @@ def vnni_shift() -> bool:
 
 @kernel
 def gemm_f32(a: Tensor[f32], b: Tensor[f32], c: Tensor[f32], ap: Tensor[f32], bp: Tensor[f32],
-             ct: Tensor[f32], mc_max: int, kc_max: int, nc_max: int, MR: Const[int], NV: Const[int]):
+             ct: Tensor[f32], mc_max: int, kc_max: int, nc_max: int, MR: Const[int], NV: Const[int],
+             DIRECT: Const[bool] = False):
+    """DIRECT: the microkernels read A in place (its rows or columns are contiguous), no A panels."""
     NR = NV * ml.simd_width(f32)
     m, k = a.shape
     n = b.shape[1]
@@ -67,11 +69,16 @@ def gemm_f32(a: Tensor[f32], b: Tensor[f32], c: Tensor[f32], ap: Tensor[f32], bp
                 ic = blk * mc_max
                 mc = min(mc_max, m - ic)
                 t = ml.thread_index()
-                pack_a(a, ap, t * mc_max * kc_max, ic, pc, mc, kc, MR=MR)
+                if not DIRECT:
+                    pack_a(a, ap, t * mc_max * kc_max, ic, pc, mc, kc, MR=MR)
                 for jr in range(0, nc, NR):
                     for ir in range(0, mc, MR):
-                        micro_f32(ap, bp, c, ct, t * mc_max * kc_max + ir * kc, jr * kc, t * MR * NR, kc,
-                                  ic + ir, jc + jr, min(MR, mc - ir), min(NR, nc - jr), pc == 0, MR=MR, NV=NV)
+                        if DIRECT:
+                            micro_f32(a, bp, c, ct, pc, jr * kc, t * MR * NR, kc, ic + ir, jc + jr,
+                                      min(MR, mc - ir), min(NR, nc - jr), pc == 0, MR=MR, NV=NV, DIRECT=True)
+                        else:
+                            micro_f32(ap, bp, c, ct, t * mc_max * kc_max + ir * kc, jr * kc, t * MR * NR, kc,
+                                      ic + ir, jc + jr, min(MR, mc - ir), min(NR, nc - jr), pc == 0, MR=MR, NV=NV)
 
 
 @kernel
@@ -177,23 +184,45 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
     if k == 0:
         out[...] = 0
         return out
+    key = (a.dtype, m, k, n, ml.get_num_threads(), ml.target())
+    calls = _calls()
+    call = calls.get(key)                          # the same problem again: one dict look-up
+    if call is None:
+        if len(calls) >= 64:                       # bounded: each holds views of the buffers
+            calls.clear()
+        call = calls[key] = _prepare(a, b, out, *_plan(a, b, out, key[-2:]))
+    call(a, b, out)
+    return out
+
+
+def _plan(a, b, out, settings: tuple) -> tuple:
+    """(kind, mc, nc, config) for this kind of problem: the blocks, and the register tile and
+    depth of K autotuned per shape bucket (or the static ones)."""
+    (m, k), n = a.shape, b.shape[1]
     kind = "int8" if a.dtype == np.int8 else "float"
     tuned = 2.0 * m * n * k >= 5e7                 # below that, timing noise outweighs any gain
-    bucket = (str(a.dtype), *(max(1, x - 1).bit_length() for x in (m, k, n)), ml.get_num_threads(),
-              tuned, ml.target())
-    plan = _plans.get(bucket)                      # (blocks, config) of this kind of problem
+    bucket = (str(a.dtype), *(max(1, x - 1).bit_length() for x in (m, k, n)), settings[0], tuned, settings[1])
+    plan = _plans.get(bucket)
     if plan is None:
         mr, nv, mc, kc, nc = blocking(kind)
         config = {"mr": mr, "nv": nv, "kc": kc}
         if tuned:
             config = ml.autotune("matmul", candidates(kind, kc, a.dtype),
                                  lambda c: _run(a, b, out, kind, mc, nc, **c), bucket=bucket[:-2], default=config)
-        plan = _plans[bucket] = (mc, nc, config)
-    mc, nc, config = plan
-    return _run(a, b, out, kind, mc, nc, **config)
+        plan = _plans[bucket] = (kind, mc, nc, config)
+    kind, mc, nc, config = plan
+    return kind, mc, nc, config
 
 
 _plans: dict = {}                                  # per process: the autotune look-up costs ~10 us
+
+
+def _calls() -> dict:
+    """This thread's prepared calls (they hold this thread's buffers)."""
+    calls = getattr(_buffers, "calls", None)
+    if calls is None:
+        calls = _buffers.calls = {}
+    return calls
 
 
 def candidates(kind: str, kc: int, dtype=None) -> list[dict]:
@@ -217,9 +246,19 @@ def bf16_pairs_native() -> bool:
     return t.has("avx512bf16") or t.arch == "aarch64" and t.has("bf16")
 
 
-def _run(a, b, out, kind: str, mc: int, nc: int, mr: int, nv: int, kc: int, pairs: bool = False) -> np.ndarray:
-    """One matmul with a given register tile (mr x nv vectors) and blocking (and, for bf16,
-    `pairs`: the path of pair dot products instead of widening to f32)."""
+def _run(a, b, out, kind: str, mc: int, nc: int, **config) -> np.ndarray:
+    """One matmul with a given configuration (see `_prepare`)."""
+    _prepare(a, b, out, kind, mc, nc, config)(a, b, out)
+    return out
+
+
+def _prepare(a, b, out, kind: str, mc: int, nc: int, config: dict):
+    """The call `(a, b, out) -> None` for arrays of these shapes and dtype: blocks rounded to
+    the tile and the problem, work buffers taken, all but the arrays bound.  `config`: the
+    register tile `mr` x `nv` vectors, the depth `kc` of K; for bf16 `pairs` (pair dot
+    products instead of widening to f32); for f32 `direct=False` packs A even where the
+    microkernel could read it in place."""
+    mr, nv, kc, pairs = config["mr"], config["nv"], config["kc"], config.get("pairs", False)
     m, k = a.shape
     n = b.shape[1]
     nr = nv * ml.target().vector_bits // 32
@@ -235,17 +274,20 @@ def _run(a, b, out, kind: str, mc: int, nc: int, mr: int, nv: int, kc: int, pair
     # shared: the B block.  Packed elements hold 1 (f32), 2 (bf16 pairs) or 4 (int8) values of k.
     ct = _buffer("ct", threads * mr * nr, np.int32 if kind == "int8" else np.float32)
     if a.dtype == np.float32:
-        gemm_f32(a, b, out, _buffer("ap", threads * mc * kc, np.float32), _buffer("bp", nc * kc, np.float32), ct,
-                 mc, kc, nc, MR=mr, NV=nv)
-    elif kind == "float":
+        direct = 4 in a.strides and config.get("direct", True)     # rows or columns contiguous: no A panels
+        ap = _buffer("ap", 0 if direct else threads * mc * kc, np.float32)
+        bp = _buffer("bp", nc * kc, np.float32)
+        return lambda a, b, out: gemm_f32(a, b, out, ap, bp, ct, mc, kc, nc, MR=mr, NV=nv, DIRECT=direct)
+    if kind == "float":
         panel, per = (np.int32, 2) if pairs else (np.float32, 1)
-        gemm_bf16(a, b, out, a.view(np.int16), b.view(np.int16), _buffer("ap", threads * mc * kc // per, panel),
-                  _buffer("bp", threads * nc * kc // per, panel), ct,
-                  _buffer("cblk", threads * mc * nc, np.float32).reshape(threads * mc, nc), mc, kc, nc, MR=mr, NV=nv)
-    else:
-        gemm_i8(a, b, out, _buffer("ap", threads * mc * kc // 4, np.int32), _buffer("bp", nc * kc // 4, np.int32),
-                ct, _buffer("colsum", nc, np.int32), mc, kc, nc, MR=mr, NV=nv, SHIFT=vnni_shift())
-    return out
+        ap = _buffer("ap", threads * mc * kc // per, panel)
+        bp = _buffer("bp", threads * nc * kc // per, panel)
+        cblk = _buffer("cblk", threads * mc * nc, np.float32).reshape(threads * mc, nc)
+        return lambda a, b, out: gemm_bf16(a, b, out, a.view(np.int16), b.view(np.int16), ap, bp, ct, cblk,
+                                           mc, kc, nc, MR=mr, NV=nv)
+    ap, bp = _buffer("ap", threads * mc * kc // 4, np.int32), _buffer("bp", nc * kc // 4, np.int32)
+    colsum, shift = _buffer("colsum", nc, np.int32), vnni_shift()
+    return lambda a, b, out: gemm_i8(a, b, out, ap, bp, ct, colsum, mc, kc, nc, MR=mr, NV=nv, SHIFT=shift)
 
 
 _buffers = threading.local()
@@ -260,5 +302,13 @@ def _buffer(role: str, size: int, dtype) -> np.ndarray:
     key = (role, np.dtype(dtype))
     buf = kept.get(key)
     if buf is None or buf.size < size:
-        buf = kept[key] = np.empty(size, dtype)
+        buf = kept[key] = _aligned(size, np.dtype(dtype))
     return buf[:size]
+
+
+def _aligned(size: int, dtype: np.dtype, align: int = 64) -> np.ndarray:
+    """`size` elements starting on a cache line: a vector load of a packed panel then
+    touches one line, not two (NumPy's own allocations are only 16-byte aligned)."""
+    raw = np.empty(size * dtype.itemsize + align, np.uint8)
+    skip = -raw.ctypes.data % align
+    return raw[skip:skip + size * dtype.itemsize].view(dtype)

@@ -194,7 +194,7 @@ def test_bf16_pair_dot_path(target, m, k, n):
     out = np.empty((m, n), ml_dtypes.bfloat16)
     with ml.use_target(target):
         mr, nv, mc, kc, nc = mm.blocking("float")
-        mm._run(a, b, out, "float", mc, nc, mr, nv, kc, pairs=True)
+        mm._run(a, b, out, "float", mc, nc, mr=mr, nv=nv, kc=kc, pairs=True)
     check("bf16", a, b, out)
 
 
@@ -204,6 +204,20 @@ def test_bf16_candidates_include_the_pair_path_where_native():
         assert not any(c.get("pairs") for c in mm.candidates("float", 512, ml_dtypes.bfloat16))
     if ml.target().has("avx512bf16"):
         assert any(c.get("pairs") for c in mm.candidates("float", 512, ml_dtypes.bfloat16))
+
+
+@pytest.mark.parametrize("order", ["C", "F", "T"])
+@pytest.mark.parametrize("direct", [False, True])
+@pytest.mark.parametrize("m, k, n", [(1, 1, 1), (7, 3, 5), (67, 45, 131), (13, 600, 70)])
+def test_f32_with_a_packed_or_read_in_place(m, k, n, order, direct):
+    """f32 reads A in place where its rows or columns are contiguous (the edge rows of a tile
+    read the last row again) and packs it otherwise; both ways agree with NumPy."""
+    from mojolite.stdlib import matmul as mm
+    a, b = operands("f32", m, k, n, order)
+    out = np.empty((m, n), np.float32)
+    mr, nv, _, _, _ = mm.blocking("float")
+    mm._run(a, b, out, "float", 50, 100, mr=mr, nv=nv, kc=256, direct=direct)
+    check("f32", a, b, out)
 
 
 @pytest.mark.parametrize("dtype", ["f32", "bf16", "int8"])
