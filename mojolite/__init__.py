@@ -23,6 +23,7 @@ from .kernel import Kernel, kernel
 from .lang import (comptime, dot2_bf16, dot4_i8, fma, parallel_range, select, simd_width, static_range,
                    target, thread_index)
 from .mltypes import SIMD, Const, Tensor
+from .tiles import tile_dot2_bf16, tile_dot4_i8, tile_load, tile_store, tile_zero
 from .runtime.target import Target, use_target
 from .runtime.threads import get_num_threads, num_threads
 
@@ -45,4 +46,5 @@ __all__ = [
     "Target", "target", "use_target", "comptime", "static_range", "parallel_range",
     "simd_width", "fma", "select", "dot4_i8", "dot2_bf16", "matmul",
     "thread_index", "num_threads", "get_num_threads", "autotune",
+    "tile_zero", "tile_load", "tile_store", "tile_dot4_i8", "tile_dot2_bf16",
 ]

@@ -237,6 +237,18 @@ class Prefetch(Stmt):
 
 
 @dataclass(frozen=True, eq=False, repr=False)
+class TileOp(Stmt):
+    """`ml.tile_zero / tile_load / tile_store / tile_dot4_i8 / tile_dot2_bf16` (mojolite.tiles):
+    `tiles` are the tile numbers; loads and stores address `tensor` at `indices` (2-d: row
+    and column; 1-d: offset and the row stride in elements)."""
+    op: str            # "zero", "load", "store", "dot4_i8" or "dot2_bf16"
+    tiles: tuple[int, ...]
+    tensor: Var | None
+    indices: tuple[Expr, ...]
+    loc: SourceLoc
+
+
+@dataclass(frozen=True, eq=False, repr=False)
 class Assign(Stmt):
     name: str
     value: Expr
@@ -362,6 +374,9 @@ def dump(node, indent: int = 0) -> str:
         return f"{pad}{node.name} = {dump(node.value)}"
     if isinstance(node, Prefetch):
         return f"{pad}{node.tensor.name}.prefetch({', '.join(dump(i) for i in node.indices)})"
+    if isinstance(node, TileOp):
+        operands = [str(t) for t in node.tiles] + ([node.tensor.name] if node.tensor is not None else [])
+        return f"{pad}tile_{node.op}({', '.join(operands + [dump(i) for i in node.indices])})"
     if isinstance(node, SimdStore):
         idx = ", ".join(dump(i) for i in node.indices)
         return f"{pad}{node.tensor.name}.store[{node.value.type.width}]({idx}, {dump(node.value)})"

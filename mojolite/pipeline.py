@@ -22,7 +22,7 @@ from .runtime.call import EntryPoint
 from .runtime.errors import Site
 from .runtime.config import settings
 from .runtime.pyarray import LAYOUT, type_numbers
-from .runtime.target import Target, can_run
+from .runtime.target import Target, allow_tiles, can_run
 
 if TYPE_CHECKING:
     from . import ir
@@ -81,7 +81,7 @@ def metadata(kernel, typed, built) -> dict:
     """What loading an object needs besides its bytes (JSON)."""
     entry = typed.entry
     args = ", ".join(f"{n}: {t!r}" for n, t in entry.params)
-    return {"entry_symbol": built.entry_symbol, "uses_pool": built.uses_pool,
+    return {"entry_symbol": built.entry_symbol, "uses_pool": built.uses_pool, "uses_tiles": built.uses_tiles,
             "sites": [[site.kind, site.message] for site in built.sites],
             "params": [value_kind(t) for _, t in entry.params],
             "result": value_kind(entry.ret) if isinstance(entry.ret, DType) else None,
@@ -95,6 +95,8 @@ def load(spec: Specialization, obj: bytes, meta: dict) -> Specialization:
     spec.signature = meta["signature"].replace(") ->", f"{consts}) ->", 1) if consts else meta["signature"]
     if not can_run(spec.target):
         return spec
+    if meta.get("uses_tiles"):
+        allow_tiles()                                    # before any tile instruction can run
     imports = None
     if meta["uses_pool"]:
         pool = threads.pool()

@@ -158,6 +158,22 @@ def can_run(target: Target) -> bool:
     return target.arch == h.arch and target.features <= h.features
 
 
+@lru_cache(maxsize=None)
+def allow_tiles() -> None:
+    """Ask Linux for this process's permission to use AMX tile data (arch_prctl
+    ARCH_REQ_XCOMP_PERM): without it the first tile instruction kills the process.
+    Raises RuntimeError where the OS refuses or is not Linux on x86-64."""
+    import ctypes
+    import platform
+    if platform.system() != "Linux" or host().arch != "x86_64":
+        raise RuntimeError("AMX tiles are only enabled on Linux on x86-64 here")
+    libc = ctypes.CDLL(None, use_errno=True)
+    sys_arch_prctl, req_xcomp_perm, xfeature_xtiledata = 158, 0x1023, 18
+    if libc.syscall(sys_arch_prctl, req_xcomp_perm, xfeature_xtiledata) != 0:
+        raise RuntimeError(f"the OS does not allow AMX tiles in this process "
+                           f"(arch_prctl: {os.strerror(ctypes.get_errno())})")
+
+
 _current: contextvars.ContextVar[Target | None] = contextvars.ContextVar("mojolite_target", default=None)
 
 

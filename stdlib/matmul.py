@@ -28,6 +28,7 @@ import mojolite as ml
 from mojolite import Const, Tensor, bf16, f32, i8, i32, kernel
 
 from ._micro import P, micro_f32, micro_i8
+from ._tiles import gemm_tiles, tile_blocking, tiles_native
 from ._pack import pack_a, pack_a_i8, pack_a_pairs, pack_b, pack_b_i8, pack_b_pairs
 
 
@@ -39,8 +40,9 @@ def blocking(kind: str = "float") -> tuple[int, int, int, int, int]:
     nv = 2 if regs <= 16 else 4
     mr = (regs - nv - 2) // nv                      # accumulators, B vectors, one A broadcast
     nr = nv * t.vector_bits // 32
-    kc = 512 if kind == "float" else 1024           # k of the packed panels (int8: 4 per byte group)
-    mc = max(mr, min(t.l2 // (8 * kc), 240) // mr * mr)         # the A block: well inside L2
+    kc = 512 if kind == "float" else 2048           # k of a block (int8: one pass over K up to 2048,
+    row = kc * (4 if kind == "float" else 1)        # since adding into C costs more than its 4x faster k)
+    mc = max(mr, min(t.l2 // (2 * row), 240) // mr * mr)        # the A block: half of L2
     nc = max(nr, min(4096, t.l3 // (8 * kc)) // nr * nr)        # the B block: in L3
     return mr, nv, mc, kc, nc
 
@@ -203,6 +205,8 @@ def _plan(a, b, out, settings: tuple) -> tuple:
     tuned = 2.0 * m * n * k >= 5e7                 # below that, timing noise outweighs any gain
     bucket = (str(a.dtype), *(max(1, x - 1).bit_length() for x in (m, k, n)), settings[0], tuned, settings[1])
     plan = _plans.get(bucket)
+    if plan is None and a.dtype in _TILE_KINDS and tiles_native(_TILE_KINDS[a.dtype]):
+        plan = _plans[bucket] = (kind, 0, 0, {"tiles": True})      # AMX: several times any vector path
     if plan is None:
         mr, nv, mc, kc, nc = blocking(kind)
         config = {"mr": mr, "nv": nv, "kc": kc}
@@ -258,6 +262,8 @@ def _prepare(a, b, out, kind: str, mc: int, nc: int, config: dict):
     register tile `mr` x `nv` vectors, the depth `kc` of K; for bf16 `pairs` (pair dot
     products instead of widening to f32); for f32 `direct=False` packs A even where the
     microkernel could read it in place."""
+    if config.get("tiles"):
+        return _prepare_tiles(a, b, out)
     mr, nv, kc, pairs = config["mr"], config["nv"], config["kc"], config.get("pairs", False)
     m, k = a.shape
     n = b.shape[1]
@@ -288,6 +294,36 @@ def _prepare(a, b, out, kind: str, mc: int, nc: int, config: dict):
     ap, bp = _buffer("ap", threads * mc * kc // 4, np.int32), _buffer("bp", nc * kc // 4, np.int32)
     colsum, shift = _buffer("colsum", nc, np.int32), vnni_shift()
     return lambda a, b, out: gemm_i8(a, b, out, ap, bp, ct, colsum, mc, kc, nc, MR=mr, NV=nv, SHIFT=shift)
+
+
+_TILE_KINDS = {np.dtype(np.int8): "int8", bf16.numpy: "bf16"}
+
+
+def _prepare_tiles(a, b, out):
+    """The call for AMX tiles (`_tiles`): blocks from K, A and B packed for tile loads."""
+    m, k = a.shape
+    n = b.shape[1]
+    int8 = a.dtype == np.int8
+    mc, nc = tile_blocking(k, a.dtype.itemsize)
+    threads = ml.get_num_threads()
+    blocks = -(-m // mc)
+    if threads > 1:
+        blocks = -(-blocks // threads) * threads
+    mc = -(-(-(-m // blocks)) // 32) * 32
+    nc = min(nc, -(-n // 32) * 32)
+    kp = -(-k // (64 // a.dtype.itemsize)) * (64 // a.dtype.itemsize)
+    packed = np.int8 if int8 else np.int16
+    ap = _buffer("tile_a", threads * mc * kp, packed).reshape(threads * mc, kp)
+    bp = _buffer("tile_b", nc * kp * a.dtype.itemsize // 4, np.int32)
+    ct = _buffer("tile_c", threads * 256, np.int32 if int8 else np.float32)
+    bits = (lambda x: x) if int8 else (lambda x: x.view(np.int16))
+
+    def call(a, b, out):
+        c = out if out.strides[1] == out.itemsize else np.empty_like(out, order="C")  # tile rows: contiguous
+        gemm_tiles(bits(a), bits(b), c, ap, bp, ct, mc, nc)
+        if c is not out:
+            out[...] = c
+    return call
 
 
 _buffers = threading.local()

@@ -22,6 +22,7 @@ from . import arith
 from ..runtime.errors import CTX_THREAD
 from .parallel import ParallelLowerer
 from .simd import SimdLowerer
+from .tiles import TileLowerer
 from .lltypes import alloca, gep, I1, I8, I32, I64, PTR, i64, storage_type, value_type
 
 
@@ -35,7 +36,7 @@ class TensorView:
     scope: int              # alias scope index
 
 
-class FunctionLowerer(SimdLowerer, ParallelLowerer):
+class FunctionLowerer(SimdLowerer, TileLowerer, ParallelLowerer):
     def __init__(self, mb, fn: ir.Function, llfn: ll.Function | None = None, ctx=None):
         """Lower `fn`; or, given `llfn` and its `ctx`, code of `fn` inside another function
         (the chunk function of a parallel loop)."""
@@ -92,6 +93,7 @@ class FunctionLowerer(SimdLowerer, ParallelLowerer):
         self.block(self.fn.body)
         if not self.terminated():
             b.ret(ll.Constant(I32, 0))
+        self.finish_tiles()
 
     def view(self, arg, t: TensorType, scope: int) -> TensorView:
         b = self.b
@@ -233,6 +235,7 @@ class FunctionLowerer(SimdLowerer, ParallelLowerer):
 
     def _lower_Call(self, e: ir.Call):
         callee = self.mb.functions[e.callee]
+        self.calls_tiles(e.callee)
         args = [self.tensor_arg(a) if isinstance(a.type, TensorType) else self.expr(a) for a in e.args]
         slot = None
         if not isinstance(e.type, VoidType):

@@ -29,6 +29,7 @@ class Built:
     entry_symbol: str           # the Python entry point
     core_symbol: str            # the kernel function itself (C ABI)
     uses_pool: bool             # the code calls the thread pool (POOL_STATE, PARALLEL_FOR)
+    uses_tiles: bool = False    # the code uses AMX tiles (the OS must allow them first)
 
 
 class ModuleBuilder:
@@ -42,6 +43,7 @@ class ModuleBuilder:
         self._scopes: dict[tuple, ll.MDValue] = {}
         self._chunks = 0
         self.uses_pool = False
+        self.tile_functions: set[str] = set()     # functions that configure AMX tiles
 
     def function(self, fn: ir.Function) -> ll.Function:
         if fn.symbol not in self.functions:
@@ -137,7 +139,7 @@ def build(mod: ir.Module, target: Target, c_symbol: str | None = None) -> Built:
         from .centry import build_c_entry
         build_c_entry(mb, entry, c_symbol)
     text = _with_attributes(str(mb.module), {"prefer-vector-width": str(target.vector_bits)})
-    return Built(text, tuple(mb.sites), entry_symbol, entry.symbol, mb.uses_pool)
+    return Built(text, tuple(mb.sites), entry_symbol, entry.symbol, mb.uses_pool, bool(mb.tile_functions))
 
 
 def _with_attributes(text: str, attrs: dict[str, str]) -> str:

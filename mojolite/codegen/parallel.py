@@ -89,4 +89,5 @@ def _build(lw, loop: ir.ForRange, tensors, scalars, env_type) -> ll.Function:
     b.store(thread, gep(b, ctx, [i64(CTX_THREAD)], etype=I64))
     lw.iterations(lo, hi, loop, start, step)
     b.ret(ll.Constant(I32, 0))
+    lw.finish_tiles(chunk=True)
     return lw.llfn

@@ -19,6 +19,7 @@ from .. import lang
 from ..dtypes import DType, bool_, f32, f64, i64, bf16
 from ..errors import KernelTypeError, UnsupportedError
 from .simd import RULES as SIMD_RULES
+from .tiles import RULES as TILE_RULES
 from .values import Ct, RegArray, RtTuple, ShapeOf, convert, describe, materialize, pynum, truth, unify
 
 
@@ -156,6 +157,7 @@ def _table():
     for fn, (name, nargs, pred) in MATH.items():
         table[fn] = _math_rule(fn, name, nargs, pred)
     table.update(SIMD_RULES)
+    table.update(TILE_RULES)
     return table
 
 
