@@ -4,7 +4,7 @@ Each 32 x 32 block of C is four 16 x 16 tiles accumulated over all of K in
 tile registers 0-3, from two A tiles (4, 5: 16 rows x 64 bytes) and two B
 tiles (6, 7: 16 groups of k x 16 columns) per step of 64 bytes of k:
 
-  A block, packed   ap[row0 + i, k] = a[ic + i, k]               zero past M and K
+  A block, packed   tiles of 16 rows x 64 bytes, each contiguous    zero past M and K
   B panels, packed  bp[(r*kg + g)*32 + j] = the G values          G = 4 (int8), 2 (bf16 bits)
                     b[G*g + q, jc + 32r + j], q < G, in one i32    zero past K and N
 
@@ -61,53 +61,71 @@ def pack_b_tiles(b: Tensor[T], bp: Tensor[i32], jc: int, nc: int, kg: int):
 
 
 @kernel
-def pack_a_tiles(a: Tensor[T], ap: Tensor[T], row0: int, ic: int, mc: int, mcp: int, kp: int):
-    """Rows ic..ic+mc of A, all of K, to ap[row0:row0+mcp, :kp], zero past the edges."""
+def pack_a_tiles(a: Tensor[T], ap: Tensor[T], base: int, ic: int, mc: int, mcp: int, kp: int):
+    """Rows ic..ic+mc of A, all of K, as tiles of 16 rows x 64 bytes, each contiguous (rows 64
+    bytes apart: a tile load then touches 16 neighbouring lines, not 16 lines one row of A
+    apart, which fall into the same few L1 sets), zero past the edges."""
     W = 64 if T == i8 else 32                   # elements in 64 bytes
+    nk = kp // W
     k = a.shape[1]
     for i in range(mcp):
-        for k0 in range(0, kp, W):
+        for kt in range(nk):
+            k0 = kt * W
+            out = base + (((i // 16) * nk + kt) * 16 + i % 16) * W
             if i < mc and k0 + W <= k:
-                ap.store[W](row0 + i, k0, a.load[W](ic + i, k0))
+                ap.store[W](out, a.load[W](ic + i, k0))
             else:
-                for kk in range(k0, k0 + W):
-                    if i < mc and kk < k:
-                        ap[row0 + i, kk] = a[ic + i, kk]
+                for e in range(W):
+                    if i < mc and k0 + e < k:
+                        ap[out + e] = a[ic + i, k0 + e]
                     else:
-                        ap[row0 + i, kk] = T(0)
+                        ap[out + e] = T(0)
 
 
 @kernel
-def tile_block(ap: Tensor[T], bp: Tensor[i32], c: Tensor[R], ct: Tensor[S], row0: int, ic: int, jc: int,
-               ctoff: int, mc: int, nc: int, kp: int):
-    """C[ic:ic+mc, jc:jc+nc] = the packed A block (at row0) @ the packed B panels."""
+def tile_block(ap: Tensor[T], bp: Tensor[i32], c: Tensor[R], ct: Tensor[S], cacc: Tensor[S], base: int,
+               ic: int, jc: int, ctoff: int, accoff: int, mc: int, nc: int, kp: int, kc_max: int):
+    """C[ic:ic+mc, jc:jc+nc] = the packed A block (at base) @ the packed B panels.  For each B
+    panel, K goes in steps of kc_max (its slice then stays in L1 while every A tile passes);
+    between steps the accumulators wait in `cacc` (at accoff: mc rows x 32)."""
     W = 64 if T == i8 else 32
     kg = kp // (4 if T == i8 else 2)           # rows of groups of k in a B panel
     for jr in range(0, nc, 32):
-        for ir in range(0, mc, 32):
-            for t in ml.static_range(4):
-                ml.tile_zero(t)
-            for k0 in range(0, kp, W):
-                panel = ((jr // 32) * kg + k0 * 16 // W) * 32
-                ml.tile_load(4, ap, row0 + ir, k0)
-                ml.tile_load(5, ap, row0 + ir + 16, k0)
-                ml.tile_load(6, bp, panel, 32)
-                ml.tile_load(7, bp, panel + 16, 32)
-                if T == i8:
-                    ml.tile_dot4_i8(0, 4, 6)
-                    ml.tile_dot4_i8(1, 4, 7)
-                    ml.tile_dot4_i8(2, 5, 6)
-                    ml.tile_dot4_i8(3, 5, 7)
-                else:
-                    ml.tile_dot2_bf16(0, 4, 6)
-                    ml.tile_dot2_bf16(1, 4, 7)
-                    ml.tile_dot2_bf16(2, 5, 6)
-                    ml.tile_dot2_bf16(3, 5, 7)
-            for t in ml.static_range(4):
-                ti = ir + 16 * (t // 2)
-                tj = jr + 16 * (t % 2)
-                if ti < mc and tj < nc:
-                    write_tile(c, ct, t, ic + ti, jc + tj, ctoff, min(16, mc - ti), min(16, nc - tj))
+        for pc in range(0, kp, kc_max):
+            last = pc + kc_max >= kp
+            for ir in range(0, mc, 32):
+                acc = accoff + ir * 32
+                for t in ml.static_range(4):
+                    if pc == 0:
+                        ml.tile_zero(t)
+                    else:
+                        ml.tile_load(t, cacc, acc + (t // 2) * 512 + (t % 2) * 16, 32)
+                for k0 in range(pc, min(pc + kc_max, kp), W):
+                    panel = ((jr // 32) * kg + k0 * 16 // W) * 32
+                    tile = base + ((ir // 16) * (kp // W) + k0 // W) * 16 * W
+                    ml.tile_load(4, ap, tile, W)           # loads between the products: they overlap
+                    ml.tile_load(6, bp, panel, 32)
+                    tile_dot(0, 4, 6, INT8=T == i8)
+                    ml.tile_load(7, bp, panel + 16, 32)
+                    tile_dot(1, 4, 7, INT8=T == i8)
+                    ml.tile_load(5, ap, tile + kp * 16, W)
+                    tile_dot(2, 5, 6, INT8=T == i8)
+                    tile_dot(3, 5, 7, INT8=T == i8)
+                for t in ml.static_range(4):
+                    ti = ir + 16 * (t // 2)
+                    tj = jr + 16 * (t % 2)
+                    if not last:
+                        ml.tile_store(t, cacc, acc + (t // 2) * 512 + (t % 2) * 16, 32)
+                    elif ti < mc and tj < nc:
+                        write_tile(c, ct, t, ic + ti, jc + tj, ctoff, min(16, mc - ti), min(16, nc - tj))
+
+
+@kernel
+def tile_dot(c: Const[int], a: Const[int], b: Const[int], INT8: Const[bool]):
+    if INT8:
+        ml.tile_dot4_i8(c, a, b)
+    else:
+        ml.tile_dot2_bf16(c, a, b)
 
 
 @kernel
@@ -127,14 +145,15 @@ def write_tile(c: Tensor[R], ct: Tensor[S], t: Const[int], row: int, col: int, c
 
 @kernel
 def gemm_tiles(a: Tensor[T], b: Tensor[T], c: Tensor[R], ap: Tensor[T], bp: Tensor[i32], ct: Tensor[S],
-               mc_max: int, nc_max: int):
+               cacc: Tensor[S], mc_max: int, nc_max: int, kc_max: int):
     """a @ b on tiles: T = i8 (c i32, ct i32) or i16 bf16 bits (c bf16, ct f32).  mc_max: a
-    multiple of 32; ap holds mc_max rows per thread, bp one B block of nc_max columns."""
+    multiple of 32; per thread ap holds mc_max rows, ct one tile, cacc mc_max x 32; bp one B
+    block of nc_max columns.  kc_max: a multiple of 64 bytes of k."""
     W = 64 if T == i8 else 32
     m, k = a.shape
     n = b.shape[1]
     kp = (k + W - 1) // W * W
-    kg = kp // (4 if T == i8 else 2)           # rows of groups of k in a B panel
+    kg = kp // (4 if T == i8 else 2)
     for jc in range(0, n, nc_max):
         nc = min(nc_max, n - jc)
         pack_b_tiles(b, bp, jc, nc, kg)
@@ -142,15 +161,18 @@ def gemm_tiles(a: Tensor[T], b: Tensor[T], c: Tensor[R], ap: Tensor[T], bp: Tens
             ic = blk * mc_max
             mc = min(mc_max, m - ic)
             t = ml.thread_index()
-            pack_a_tiles(a, ap, t * mc_max, ic, mc, (mc + 31) // 32 * 32, kp)
-            tile_block(ap, bp, c, ct, t * mc_max, ic, jc, t * 256, mc, nc, kp)
+            pack_a_tiles(a, ap, t * mc_max * kp, ic, mc, (mc + 31) // 32 * 32, kp)
+            tile_block(ap, bp, c, ct, cacc, t * mc_max * kp, ic, jc, t * 256, t * mc_max * 32, mc, nc, kp, kc_max)
 
 
 @ml.comptime
-def tile_blocking(k: int, itemsize: int) -> tuple[int, int]:
-    """(MC, NC) for a K of `k` elements of `itemsize` bytes: the A block within half of L2,
-    the B block within 8 MiB."""
+def tile_blocking(k: int, itemsize: int) -> tuple[int, int, int]:
+    """(MC, NC, KC) for a K of `k` elements of `itemsize` bytes: the A block within half of
+    L2, the B block within 8 MiB, and a 32-column slice of a B panel within half of L1."""
+    t = ml.target()
     row = max(64, k * itemsize)
-    mc = max(32, min(256, ml.target().l2 // (2 * row)) // 32 * 32)
+    mc = max(32, min(256, t.l2 // (2 * row)) // 32 * 32)
     nc = max(32, min(4096, (8 << 20) // row) // 32 * 32)
-    return mc, nc
+    per = 64 // itemsize
+    kc = max(per, t.l1d // 2 // (32 * itemsize) // per * per)
+    return mc, nc, kc

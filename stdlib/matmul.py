@@ -304,7 +304,7 @@ def _prepare_tiles(a, b, out):
     m, k = a.shape
     n = b.shape[1]
     int8 = a.dtype == np.int8
-    mc, nc = tile_blocking(k, a.dtype.itemsize)
+    mc, nc, kc = tile_blocking(k, a.dtype.itemsize)
     threads = ml.get_num_threads()
     blocks = -(-m // mc)
     if threads > 1:
@@ -313,14 +313,15 @@ def _prepare_tiles(a, b, out):
     nc = min(nc, -(-n // 32) * 32)
     kp = -(-k // (64 // a.dtype.itemsize)) * (64 // a.dtype.itemsize)
     packed = np.int8 if int8 else np.int16
-    ap = _buffer("tile_a", threads * mc * kp, packed).reshape(threads * mc, kp)
+    ap = _buffer("tile_a", threads * mc * kp, packed)
     bp = _buffer("tile_b", nc * kp * a.dtype.itemsize // 4, np.int32)
-    ct = _buffer("tile_c", threads * 256, np.int32 if int8 else np.float32)
+    acc = np.int32 if int8 else np.float32
+    ct, cacc = _buffer("tile_c", threads * 256, acc), _buffer("tile_acc", threads * mc * 32, acc)
     bits = (lambda x: x) if int8 else (lambda x: x.view(np.int16))
 
     def call(a, b, out):
         c = out if out.strides[1] == out.itemsize else np.empty_like(out, order="C")  # tile rows: contiguous
-        gemm_tiles(bits(a), bits(b), c, ap, bp, ct, mc, nc)
+        gemm_tiles(bits(a), bits(b), c, ap, bp, ct, cacc, mc, nc, kc)
         if c is not out:
             out[...] = c
     return call
