@@ -106,9 +106,11 @@ def run(threads: str, shapes) -> dict:
         libs = _libraries(dtype)
         unit = "GOP/s" if dtype == "int8" else "GFLOP/s"
         names = list(libs)
-        pk = peak[dtype]
+        pk, unit_name = peak.get(f"{dtype}_tiles"), "AMX tiles"          # what ml.matmul runs on
+        if pk is None:
+            pk, unit_name = peak[dtype], "vector instructions"
         print(f"\n{dtype} matmul, {threads} thread(s), {unit}; peak of one core "
-              f"{pk:.0f}" if pk else f"\n{dtype} matmul, {threads} thread(s), {unit}; no peak instruction")
+              f"{pk:.0f} ({unit_name})" if pk else f"\n{dtype} matmul, {threads} thread(s), {unit}; no peak instruction")
         print(f"{'M x K x N':>18s} " + " ".join(f"{n:>9s}" for n in names) + "   ml/peak "
               + " ".join(f"ml/{n:<6s}" for n in names[1:]))
         for m, k, n in shapes:

@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 import mojolite as ml
-from mojolite import SIMD, Tensor, bf16, f32, i8, i32, i64, kernel, u8
+from mojolite import SIMD, Const, Tensor, bf16, f32, i8, i32, i64, kernel, u8
 
 
 @kernel
@@ -65,6 +65,22 @@ def i8_chains(n: i64, x: Tensor[i32], y: Tensor[u8], z: Tensor[i8]):
     x[3] = s.reduce_add()
 
 
+@kernel
+def tile_chains(n: i64, x: Tensor[i8], INT8: Const[bool]):
+    """Four independent tile accumulators (0-3) fed by tiles 4-7 (AMX)."""
+    for t in ml.static_range(4, 8):
+        ml.tile_load(t, x, 0, 64)
+    for t in ml.static_range(4):
+        ml.tile_zero(t)
+    for _ in range(n):
+        for c in ml.static_range(4):
+            if INT8:
+                ml.tile_dot4_i8(c, 4 + c // 2, 6 + c % 2)
+            else:
+                ml.tile_dot2_bf16(c, 4 + c // 2, 6 + c % 2)
+    ml.tile_store(0, x, 0, 64)
+
+
 def _rate(run, ops_per_iter: float, n: int = 2_000_000, repeat: int = 7) -> float:
     run(1000)
     times = []
@@ -76,7 +92,8 @@ def _rate(run, ops_per_iter: float, n: int = 2_000_000, repeat: int = 7) -> floa
 
 
 def peaks() -> dict[str, float | None]:
-    """GFLOP/s (f32, bf16) and GOP/s (int8) of one core, for the current target.
+    """GFLOP/s (f32, bf16) and GOP/s (int8) of one core, for the current target: vector
+    instructions, and (`bf16_tiles`, `int8_tiles`) AMX tile products where the target has them.
 
     None where the target has no such instruction: the portable code's products
     of loop-invariant values would be hoisted, so a "peak" would mean nothing."""
@@ -88,10 +105,16 @@ def peaks() -> dict[str, float | None]:
     yu, zi = np.ones(1, np.uint8), np.ones(1, np.int8)
     has_bf16 = t.has("avx512bf16") or t.arch == "aarch64" and t.has("bf16")
     has_dot = t.has("avx512vnni") or t.has("avxvnni") or t.arch == "aarch64" and t.has("dotprod")
+    tiles = np.zeros(16 * 64 * 4, np.int8)        # one tile's bytes, and room for a stored 16 x 16 x 4
+    has_tiles = {kind: t.has("amx-tile") and t.has(f"amx-{kind}") for kind in ("bf16", "int8")}
     return {
         "f32": _rate(lambda n: fma_chains(n, x), chains * w * 2),
         "bf16": _rate(lambda n: bf16_chains(n, x, y), chains * w * 4) if has_bf16 else None,
         "int8": _rate(lambda n: i8_chains(n, xi, yu, zi), chains * w * 8) if has_dot else None,
+        "bf16_tiles": _rate(lambda n: tile_chains(n, tiles, INT8=False), 4 * 16 * 16 * 32 * 2, n=200_000)
+        if has_tiles["bf16"] else None,
+        "int8_tiles": _rate(lambda n: tile_chains(n, tiles, INT8=True), 4 * 16 * 16 * 64 * 2, n=200_000)
+        if has_tiles["int8"] else None,
     }
 
 
@@ -101,4 +124,5 @@ if __name__ == "__main__":
             p = peaks()
         fmt = lambda v: f"{v:7.1f}" if v is not None else "    n/a"        # noqa: E731
         print(f"{target:10s} f32 FMA {fmt(p['f32'])} GFLOP/s   bf16 dot {fmt(p['bf16'])} GFLOP/s   "
-              f"int8 dot {fmt(p['int8'])} GOP/s")
+              f"int8 dot {fmt(p['int8'])} GOP/s   AMX bf16 {fmt(p['bf16_tiles'])} GFLOP/s   "
+              f"AMX int8 {fmt(p['int8_tiles'])} GOP/s")

@@ -39,19 +39,22 @@ def pack_a(a: Tensor[T], ap: Tensor[f32], apoff: int, ic: int, pc: int, mc: int,
 
 
 @kernel
-def pack_b(b: Tensor[T], bp: Tensor[f32], bpoff: int, pc: int, jc: int, kc: int, nc: int, NR: Const[int]):
+def pack_b(b: Tensor[T], bp: Tensor[f32], bpoff: int, pc: int, jc: int, kc: int, nc: int, parts: int,
+           NR: Const[int]):
+    """`parts`: how many threads share the panels (serial anyway inside a parallel loop)."""
     w = ml.simd_width(f32)
-    for r in ml.parallel_range(0, (nc + NR - 1) // NR):      # serial when called from a parallel loop
-        base = bpoff + r * NR * kc
-        cols = min(NR, nc - r * NR)
-        if cols == NR:
-            for p in range(kc):
-                for j in ml.static_range(0, NR, w):
-                    bp.store[w](base + p * NR + j, b.load[w](pc + p, jc + r * NR + j).cast(f32))
-        else:
-            for p in range(kc):
-                for j in range(NR):
-                    bp[base + p * NR + j] = f32(b[pc + p, jc + r * NR + j]) if j < cols else f32(0)
+    for part in ml.parallel_range(parts):
+        for r in range(part, (nc + NR - 1) // NR, parts):
+            base = bpoff + r * NR * kc
+            cols = min(NR, nc - r * NR)
+            if cols == NR:
+                for p in range(kc):
+                    for j in ml.static_range(0, NR, w):
+                        bp.store[w](base + p * NR + j, b.load[w](pc + p, jc + r * NR + j).cast(f32))
+            else:
+                for p in range(kc):
+                    for j in range(NR):
+                        bp[base + p * NR + j] = f32(b[pc + p, jc + r * NR + j]) if j < cols else f32(0)
 
 
 @kernel
@@ -86,38 +89,39 @@ def pack_a_i8(a: Tensor[i8], ap: Tensor[i32], apoff: int, ic: int, pc: int, mc: 
 
 @kernel
 def pack_b_i8(b: Tensor[i8], bp: Tensor[i32], colsum: Tensor[i32], pc: int, jc: int, kc: int, nc: int,
-              NR: Const[int]):
+              parts: int, NR: Const[int]):
     """For each group of 4 k and each column, the 4 bytes as one i32; and the column sums."""
     w = ml.simd_width(i32)
     kc4 = (kc + 3) // 4
-    for r in ml.parallel_range(0, (nc + NR - 1) // NR):
-        cols = min(NR, nc - r * NR)
-        for j0 in range(0, NR, w):
-            col = jc + r * NR + j0
-            if j0 + w <= cols:                              # w whole columns, as vectors
-                total = SIMD[i32, w](0)
-                for p in range(kc4):
-                    packed = SIMD[i32, w](0)
-                    for t in ml.static_range(4):
-                        if 4 * p + t < kc:
-                            v = b.load[w](pc + 4 * p + t, col).cast(i32)
-                            total += v
-                            packed |= (v & 255) << (8 * t)
-                    bp.store[w]((r * kc4 + p) * NR + j0, packed)
-                colsum.store[w](r * NR + j0, total)
-            else:                                           # the edge: column by column
-                for j in range(j0, j0 + w):
-                    s = i32(0)
+    for part in ml.parallel_range(parts):
+        for r in range(part, (nc + NR - 1) // NR, parts):
+            cols = min(NR, nc - r * NR)
+            for j0 in range(0, NR, w):
+                col = jc + r * NR + j0
+                if j0 + w <= cols:                              # w whole columns, as vectors
+                    total = SIMD[i32, w](0)
                     for p in range(kc4):
-                        group = i32(0)
-                        if j < cols:
-                            for t in ml.static_range(4):
-                                if 4 * p + t < kc:
-                                    e = i32(b[pc + 4 * p + t, jc + r * NR + j])
-                                    s += e
-                                    group |= (e & 255) << (8 * t)
-                        bp[(r * kc4 + p) * NR + j] = group
-                    colsum[r * NR + j] = s
+                        packed = SIMD[i32, w](0)
+                        for t in ml.static_range(4):
+                            if 4 * p + t < kc:
+                                v = b.load[w](pc + 4 * p + t, col).cast(i32)
+                                total += v
+                                packed |= (v & 255) << (8 * t)
+                        bp.store[w]((r * kc4 + p) * NR + j0, packed)
+                    colsum.store[w](r * NR + j0, total)
+                else:                                           # the edge: column by column
+                    for j in range(j0, j0 + w):
+                        s = i32(0)
+                        for p in range(kc4):
+                            group = i32(0)
+                            if j < cols:
+                                for t in ml.static_range(4):
+                                    if 4 * p + t < kc:
+                                        e = i32(b[pc + 4 * p + t, jc + r * NR + j])
+                                        s += e
+                                        group |= (e & 255) << (8 * t)
+                            bp[(r * kc4 + p) * NR + j] = group
+                        colsum[r * NR + j] = s
 
 
 @kernel

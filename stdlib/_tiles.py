@@ -34,30 +34,32 @@ def tiles_native(dtype_name: str) -> bool:
 
 
 @kernel
-def pack_b_tiles(b: Tensor[T], bp: Tensor[i32], jc: int, nc: int, kg: int):
-    """B's columns jc..jc+nc, all of K, as panels of 32 columns in groups of G k (one i32)."""
+def pack_b_tiles(b: Tensor[T], bp: Tensor[i32], jc: int, nc: int, kg: int, parts: int):
+    """B's columns jc..jc+nc, all of K, as panels of 32 columns in groups of G k (one i32);
+    `parts` threads share the panels."""
     G = 4 if T == i8 else 2
     bits = 32 // G
     mask = (1 << bits) - 1
     k = b.shape[0]
-    for r in ml.parallel_range((nc + 31) // 32):
-        for g in range(kg):
-            for j0 in ml.static_range(0, 32, 16):
-                col = jc + 32 * r + j0
-                out = (r * kg + g) * 32 + j0
-                if col + 16 <= jc + nc and G * g + G <= k:
-                    vs = SIMD[i32, 16](0)
-                    for q in ml.static_range(G):
-                        vs |= (b.load[16](G * g + q, col).cast(i32) & mask) << (bits * q)
-                    bp.store[16](out, vs)
-                else:
-                    for j in range(16):
-                        v = i32(0)
-                        if col + j < jc + nc:
-                            for q in ml.static_range(G):
-                                if G * g + q < k:
-                                    v |= (i32(b[G * g + q, col + j]) & mask) << (bits * q)
-                        bp[out + j] = v
+    for part in ml.parallel_range(parts):
+        for r in range(part, (nc + 31) // 32, parts):
+            for g in range(kg):
+                for j0 in ml.static_range(0, 32, 16):
+                    col = jc + 32 * r + j0
+                    out = (r * kg + g) * 32 + j0
+                    if col + 16 <= jc + nc and G * g + G <= k:
+                        vs = SIMD[i32, 16](0)
+                        for q in ml.static_range(G):
+                            vs |= (b.load[16](G * g + q, col).cast(i32) & mask) << (bits * q)
+                        bp.store[16](out, vs)
+                    else:
+                        for j in range(16):
+                            v = i32(0)
+                            if col + j < jc + nc:
+                                for q in ml.static_range(G):
+                                    if G * g + q < k:
+                                        v |= (i32(b[G * g + q, col + j]) & mask) << (bits * q)
+                            bp[out + j] = v
 
 
 @kernel
@@ -145,7 +147,7 @@ def write_tile(c: Tensor[R], ct: Tensor[S], t: Const[int], row: int, col: int, c
 
 @kernel
 def gemm_tiles(a: Tensor[T], b: Tensor[T], c: Tensor[R], ap: Tensor[T], bp: Tensor[i32], ct: Tensor[S],
-               cacc: Tensor[S], mc_max: int, nc_max: int, kc_max: int):
+               cacc: Tensor[S], mc_max: int, nc_max: int, kc_max: int, parts: int):
     """a @ b on tiles: T = i8 (c i32, ct i32) or i16 bf16 bits (c bf16, ct f32).  mc_max: a
     multiple of 32; per thread ap holds mc_max rows, ct one tile, cacc mc_max x 32; bp one B
     block of nc_max columns.  kc_max: a multiple of 64 bytes of k."""
@@ -156,7 +158,7 @@ def gemm_tiles(a: Tensor[T], b: Tensor[T], c: Tensor[R], ap: Tensor[T], bp: Tens
     kg = kp // (4 if T == i8 else 2)
     for jc in range(0, n, nc_max):
         nc = min(nc_max, n - jc)
-        pack_b_tiles(b, bp, jc, nc, kg)
+        pack_b_tiles(b, bp, jc, nc, kg, parts)
         for blk in ml.parallel_range((m + mc_max - 1) // mc_max):
             ic = blk * mc_max
             mc = min(mc_max, m - ic)

@@ -56,9 +56,10 @@ def vnni_shift() -> bool:
 
 @kernel
 def gemm_f32(a: Tensor[f32], b: Tensor[f32], c: Tensor[f32], ap: Tensor[f32], bp: Tensor[f32],
-             ct: Tensor[f32], mc_max: int, kc_max: int, nc_max: int, MR: Const[int], NV: Const[int],
+             ct: Tensor[f32], mc_max: int, kc_max: int, nc_max: int, parts: int, MR: Const[int], NV: Const[int],
              DIRECT: Const[bool] = False):
-    """DIRECT: the microkernels read A in place (its rows or columns are contiguous), no A panels."""
+    """DIRECT: the microkernels read A in place (its rows or columns are contiguous), no A
+    panels.  `parts`: threads that pack B (1 for problems too small to share)."""
     NR = NV * ml.simd_width(f32)
     m, k = a.shape
     n = b.shape[1]
@@ -66,7 +67,7 @@ def gemm_f32(a: Tensor[f32], b: Tensor[f32], c: Tensor[f32], ap: Tensor[f32], bp
         nc = min(nc_max, n - jc)
         for pc in range(0, k, kc_max):
             kc = min(kc_max, k - pc)
-            pack_b(b, bp, 0, pc, jc, kc, nc, NR=NR)
+            pack_b(b, bp, 0, pc, jc, kc, nc, parts, NR=NR)
             for blk in ml.parallel_range((m + mc_max - 1) // mc_max):     # row blocks, one per thread
                 ic = blk * mc_max
                 mc = min(mc_max, m - ic)
@@ -105,7 +106,7 @@ def gemm_bf16(a: Tensor[bf16], b: Tensor[bf16], c: Tensor[bf16], a16: Tensor[ml.
                 kc = min(kc_max, k - pc)
                 kp = (kc + per - 1) // per
                 if P == f32:
-                    pack_b(b, bp, boff, pc, jc, kc, nc, NR=NR)
+                    pack_b(b, bp, boff, pc, jc, kc, nc, 1, NR=NR)
                     pack_a(a, ap, aoff, ic, pc, mc, kc, MR=MR)
                 else:
                     pack_b_pairs(b16, bp, boff, pc, jc, kc, nc, NR=NR)
@@ -121,7 +122,7 @@ def gemm_bf16(a: Tensor[bf16], b: Tensor[bf16], c: Tensor[bf16], a16: Tensor[ml.
 
 @kernel
 def gemm_i8(a: Tensor[i8], b: Tensor[i8], c: Tensor[i32], ap: Tensor[i32], bp: Tensor[i32],
-            ct: Tensor[i32], colsum: Tensor[i32], mc_max: int, kc_max: int, nc_max: int,
+            ct: Tensor[i32], colsum: Tensor[i32], mc_max: int, kc_max: int, nc_max: int, parts: int,
             MR: Const[int], NV: Const[int], SHIFT: Const[bool]):
     """Packed panels hold groups of 4 bytes as i32; A's are a + 128 (u8) where SHIFT (x86 VNNI)."""
     NR = NV * ml.simd_width(i32)
@@ -132,7 +133,7 @@ def gemm_i8(a: Tensor[i8], b: Tensor[i8], c: Tensor[i32], ap: Tensor[i32], bp: T
         for pc in range(0, k, kc_max):
             kc = min(kc_max, k - pc)
             kc4 = (kc + 3) // 4
-            pack_b_i8(b, bp, colsum, pc, jc, kc, nc, NR=NR)
+            pack_b_i8(b, bp, colsum, pc, jc, kc, nc, parts, NR=NR)
             for blk in ml.parallel_range((m + mc_max - 1) // mc_max):
                 ic = blk * mc_max
                 mc = min(mc_max, m - ic)
@@ -271,7 +272,8 @@ def _prepare(a, b, out, kind: str, mc: int, nc: int, config: dict):
     mc = max(mr, mc // mr * mr)
     threads = ml.get_num_threads()
     blocks = -(-m // mc)
-    if threads > 1:                         # as many row blocks as a multiple of the threads
+    parts = threads if 2 * m * n * k >= _SPLIT else 1   # small problems: all on the calling thread
+    if parts > 1:                           # as many row blocks as a multiple of the threads
         blocks = -(-blocks // threads) * threads
     mc = -(-(-(-m // blocks)) // mr) * mr
     nc = max(nr, nc // nr * nr)             # whole panels: the packed B block holds nc // nr of them
@@ -283,7 +285,7 @@ def _prepare(a, b, out, kind: str, mc: int, nc: int, config: dict):
         direct = 4 in a.strides and config.get("direct", True)     # rows or columns contiguous: no A panels
         ap = _buffer("ap", 0 if direct else threads * mc * kc, np.float32)
         bp = _buffer("bp", nc * kc, np.float32)
-        return lambda a, b, out: gemm_f32(a, b, out, ap, bp, ct, mc, kc, nc, MR=mr, NV=nv, DIRECT=direct)
+        return lambda a, b, out: gemm_f32(a, b, out, ap, bp, ct, mc, kc, nc, parts, MR=mr, NV=nv, DIRECT=direct)
     if kind == "float":
         panel, per = (np.int32, 2) if pairs else (np.float32, 1)
         ap = _buffer("ap", threads * mc * kc // per, panel)
@@ -293,9 +295,10 @@ def _prepare(a, b, out, kind: str, mc: int, nc: int, config: dict):
                                            mc, kc, nc, MR=mr, NV=nv)
     ap, bp = _buffer("ap", threads * mc * kc // 4, np.int32), _buffer("bp", nc * kc // 4, np.int32)
     colsum, shift = _buffer("colsum", nc, np.int32), vnni_shift()
-    return lambda a, b, out: gemm_i8(a, b, out, ap, bp, ct, colsum, mc, kc, nc, MR=mr, NV=nv, SHIFT=shift)
+    return lambda a, b, out: gemm_i8(a, b, out, ap, bp, ct, colsum, mc, kc, nc, parts, MR=mr, NV=nv, SHIFT=shift)
 
 
+_SPLIT = 1 << 23      # operations below which waking other threads costs more than it saves here
 _TILE_KINDS = {np.dtype(np.int8): "int8", bf16.numpy: "bf16"}
 
 
@@ -307,7 +310,8 @@ def _prepare_tiles(a, b, out):
     mc, nc, kc = tile_blocking(k, a.dtype.itemsize)
     threads = ml.get_num_threads()
     blocks = -(-m // mc)
-    if threads > 1:
+    parts = threads if 2 * m * n * k >= _SPLIT else 1
+    if parts > 1:
         blocks = -(-blocks // threads) * threads
     mc = -(-(-(-m // blocks)) // 32) * 32
     nc = min(nc, -(-n // 32) * 32)
@@ -321,7 +325,7 @@ def _prepare_tiles(a, b, out):
 
     def call(a, b, out):
         c = out if out.strides[1] == out.itemsize else np.empty_like(out, order="C")  # tile rows: contiguous
-        gemm_tiles(bits(a), bits(b), c, ap, bp, ct, cacc, mc, nc, kc)
+        gemm_tiles(bits(a), bits(b), c, ap, bp, ct, cacc, mc, nc, kc, parts)
         if c is not out:
             out[...] = c
     return call

@@ -172,14 +172,14 @@ def test_aarch64_code_is_built_from_the_same_source():
         mr, nv, mc, kc, nc = mm.blocking("float")
     a = np.ones((8, 8), np.float32)
     bufs = (np.empty(mc * kc, np.float32), np.empty(nc * kc, np.float32), np.empty(mr * nv * 4, np.float32))
-    asm = mm.gemm_f32.asm(a, a, a.copy(), *bufs, mc, kc, nc, target="aarch64", MR=mr, NV=nv)
+    asm = mm.gemm_f32.asm(a, a, a.copy(), *bufs, mc, kc, nc, 1, target="aarch64", MR=mr, NV=nv)
     assert "fmla" in asm
     ai = np.ones((8, 8), np.int8)
     with ml.use_target("aarch64"):
         mr, nv, mc, kc, nc = mm.blocking("int8")
     ibufs = (np.empty(mc * kc // 4, np.int32), np.empty(nc * kc // 4, np.int32), np.empty(mr * nv * 4, np.int32),
              np.empty(nc, np.int32))
-    asm = mm.gemm_i8.asm(ai, ai, np.empty((8, 8), np.int32), *ibufs, mc, kc, nc, target="aarch64",
+    asm = mm.gemm_i8.asm(ai, ai, np.empty((8, 8), np.int32), *ibufs, mc, kc, nc, 1, target="aarch64",
                          MR=mr, NV=nv, SHIFT=False)
     assert "sdot" in asm
 
