@@ -25,7 +25,9 @@ QUICK = [(256, 256, 256), (1024, 1024, 1024), (2048, 2048, 2048), (4096, 64, 409
 
 def _interleaved(fns: dict, budget: float = 1.5, min_rounds: int = 3, max_rounds: int = 25) -> dict:
     """Median seconds of each function, timed in turns (A B C A B C ...) so that the
-    machine's drift (frequency, neighbours) falls on all of them alike."""
+    machine's drift (frequency, neighbours) falls on all of them alike.  Each turn times
+    the second of two calls: the first after another library's work pays for switching the
+    core between vector and AMX tile code (up to ~150 us here), which repeated use does not."""
     for fn in fns.values():
         fn()
     times = {name: [] for name in fns}
@@ -33,6 +35,7 @@ def _interleaved(fns: dict, budget: float = 1.5, min_rounds: int = 3, max_rounds
     rounds = 0
     while rounds < min_rounds or (time.perf_counter() - start < budget and rounds < max_rounds):
         for name, fn in fns.items():
+            fn()
             t = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t)
