@@ -310,7 +310,7 @@ def _prepare_tiles(a, b, out):
     mc, nc, kc = tile_blocking(k, a.dtype.itemsize)
     threads = ml.get_num_threads()
     blocks = -(-m // mc)
-    parts = threads if 2 * m * n * k >= _SPLIT else 1
+    parts = threads if 2 * m * n * k >= 8 * _SPLIT else 1        # tiles: ~8x the vector units' speed
     if parts > 1:
         blocks = -(-blocks // threads) * threads
     mc = -(-(-(-m // blocks)) // 32) * 32

@@ -198,8 +198,9 @@ def test_matmul_on_tiles_matches_numpy(m, k, n, dtype, layout):
 @needs_amx
 @pytest.mark.parametrize("threads", [1, 2])
 def test_matmul_on_tiles_with_threads_and_a_fortran_out(threads):
-    a, b = operand("int8", (200, 150), "C"), operand("int8", (150, 90), "C")
-    out = np.zeros((200, 90), np.int32, order="F")
+    """Large enough (7e7 operations) to be shared between threads."""
+    a, b = operand("int8", (600, 200), "C"), operand("int8", (200, 300), "C")
+    out = np.zeros((600, 300), np.int32, order="F")
     with ml.num_threads(threads):
         assert ml.matmul(a, b, out=out) is out
     assert np.array_equal(out, a.astype(np.int64) @ b.astype(np.int64))
