@@ -51,6 +51,19 @@ def _rows(x: np.ndarray, index: tuple) -> list[np.ndarray]:
     return [x[offset + r * stride: offset + r * stride + per] for r in range(ROWS)]
 
 
+def allowed() -> bool:
+    """Whether this process may run tile code: the host has AMX and the OS grants it (asked
+    once; compiled tile code asks by itself when it loads, and raises where this is False)."""
+    from .runtime.target import allow_tiles, host
+    if not host().has("amx-tile"):
+        return False
+    try:
+        allow_tiles()
+    except RuntimeError:
+        return False
+    return True
+
+
 def tile_zero(t: int) -> None:
     _tiles()[t] = 0
 

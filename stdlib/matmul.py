@@ -206,7 +206,7 @@ def _plan(a, b, out, settings: tuple) -> tuple:
     tuned = 2.0 * m * n * k >= 5e7                 # below that, timing noise outweighs any gain
     bucket = (str(a.dtype), *(max(1, x - 1).bit_length() for x in (m, k, n)), settings[0], tuned, settings[1])
     plan = _plans.get(bucket)
-    if plan is None and a.dtype in _TILE_KINDS and tiles_native(_TILE_KINDS[a.dtype]):
+    if plan is None and a.dtype in _TILE_KINDS and tiles_native(_TILE_KINDS[a.dtype]) and ml.tiles.allowed():
         plan = _plans[bucket] = (kind, 0, 0, {"tiles": True})      # AMX: several times any vector path
     if plan is None:
         mr, nv, mc, kc, nc = blocking(kind)
