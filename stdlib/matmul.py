@@ -9,14 +9,18 @@ register count set the tile, cache sizes the blocks.  Edges are zero-padded
 in the packed panels (`_pack`) and partial tiles written element by element;
 nothing reads or writes out of bounds.
 
-- f32 @ f32 -> f32: FMAs on f32 panels.
+- f32 @ f32 -> f32: FMAs; A is read in place where its rows or columns are
+  contiguous (the microkernel broadcasts its elements), packed otherwise.
 - bf16 @ bf16 -> bf16: panels widened to f32 while packing (on this class of
   CPU `vdpbf16ps` is half as fast as f32 FMAs), one C block accumulated in
   f32 over all of K, then rounded once to bf16.
 - i8 @ i8 -> i32 (exact): 4-way dot products; with x86 VNNI (u8 x i8) A is
   packed as a + 128 and 128 x the column sums of B are subtracted.
 
-Only the public API of mojolite is used.
+Where the CPU has AMX (and the OS allows it), int8 and bf16 run on the tile units
+instead (`_tiles`).  Each problem's call — blocks, buffers, configuration — is
+prepared once per thread and shape (`_prepare`), so a repeated call costs a dict
+look-up and the kernel call.  Only the public API of mojolite is used.
 """
 from __future__ import annotations
 
