@@ -12,6 +12,7 @@ import functools
 import hashlib
 import inspect
 import threading
+import types
 import typing
 from functools import cached_property
 
@@ -187,7 +188,27 @@ class Kernel:
         if len(args) == len(b.runtime) and self._fast_ok and targets.override() is None \
                 and self._fast_agrees(types) and spec.fast is not None:
             self._fast = (dict(kwargs), spec.fast)   # the next such call tries this specialization first
+            if not kwargs:
+                self._install_fast_call(spec)
         return result
+
+    def _install_fast_call(self, spec) -> None:
+        """Calls without keywords go straight to `spec`'s C-level fast call (codegen.pyfast),
+        made the `__call__` of a class of this kernel's own; what that call does not take
+        comes back to `Kernel.__call__`."""
+        if spec.fast_call is None:
+            return
+        if spec.fast_function is None:
+            from .runtime import pycall                      # ctypes: loaded on the first call, not at import
+            state = (types.MethodType(Kernel.__call__, self), spec.entry.failed_from_c, targets.override_var(),
+                     spec.entry.address)
+            spec.fast_function = pycall.function(spec.fast_call, self.__name__, state)
+        cls = type(self)
+        if cls is Kernel:
+            cls = type("Kernel", (Kernel,), {"__module__": Kernel.__module__, "__qualname__": Kernel.__qualname__,
+                                             "__doc__": Kernel.__doc__})
+            self.__class__ = cls
+        cls.__call__ = spec.fast_function
 
     def _fast_agrees(self, types) -> bool:
         """The fast path passes Python ints and floats as they are; that is right only where a

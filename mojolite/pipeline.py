@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING
 
 from .dtypes import DTYPES, DType
 from .mltypes import TensorType, Type
-from .runtime import cache, jit, threads
+from .runtime import cache, jit, pycall, threads
 from .runtime.cache import CacheWarning
 from .runtime.call import EntryPoint
 from .runtime.errors import Site
 from .runtime.config import settings
 from .runtime.pyarray import LAYOUT, type_numbers
-from .runtime.target import Target, allow_tiles, can_run
+from .runtime.target import Target, allow_tiles, can_run, host
 
 if TYPE_CHECKING:
     from . import ir
@@ -41,6 +41,8 @@ class Specialization:
     built: codegen.Built | None = field(default=None, repr=False)
     entry: EntryPoint | None = field(default=None, repr=False)
     fast: object = field(default=None, repr=False)      # EntryPoint.fast_caller()
+    fast_call: int | None = field(default=None, repr=False)       # the C-level fast call (codegen.pyfast)
+    fast_function: object = field(default=None, repr=False)       # ... as this kernel's Python function
 
     def describe(self) -> str:
         return f"{self.signature} [{self.target.name}]"
@@ -79,6 +81,7 @@ def compile_specialization(kernel, arg_types: dict[str, Type], consts: dict, tar
 
 def metadata(kernel, typed, built) -> dict:
     """What loading an object needs besides its bytes (JSON)."""
+    from .codegen.entry import value_kind
     entry = typed.entry
     args = ", ".join(f"{n}: {t!r}" for n, t in entry.params)
     return {"entry_symbol": built.entry_symbol, "uses_pool": built.uses_pool, "uses_tiles": built.uses_tiles,
@@ -107,7 +110,47 @@ def load(spec: Specialization, obj: bytes, meta: dict) -> Specialization:
                             tuple(Site(k, m) for k, m in meta["sites"]), result_converter(ret))
     spec.entry.library = lib
     spec.fast = spec.entry.fast_caller()
+    spec.fast_call = fast_call(tuple(meta["params"]), FAST_RESULT.get(meta["result_dtype"], "-")
+                               if meta["result_dtype"] else None)
     return spec
+
+
+#: result dtype -> what the C-level fast call returns (Python int, float, bool; other dtypes
+#: become NumPy scalars, which the Python path makes)
+FAST_RESULT = {"i64": "int", "f64": "float", "bool": "bool"}
+
+
+@lru_cache(maxsize=None)
+def fast_call(kinds: tuple, result: str | None) -> int | None:
+    """The address of the C-level fast call from Python for entry points of this signature
+    (codegen.pyfast), or None where it takes no such arguments or result.  Built once per
+    signature and kept in the disk cache like kernels."""
+    from .codegen import pyfast
+    if not pyfast.supported(kinds, result):
+        return None
+    target = host()
+    key = cache.key("fast call", kinds, result, target.triple, target.cpu, target.feature_string,
+                    settings.opt_level, compiler_fingerprint())
+    symbol = pyfast.symbol(kinds, result)
+    hit = disk_cache().get(key)
+    if hit is not None:
+        try:
+            return _load_fast_call(hit[0], symbol, pyfast.IMPORTS)
+        except RuntimeError as e:
+            warnings.warn(f"mojolite: a cached fast call does not load ({e}); rebuilding it", CacheWarning)
+    module = jit.optimize(pyfast.build_fast_call(kinds, result, target.triple), target, settings.opt_level)
+    obj = jit.emit_object(module, target, settings.opt_level)
+    disk_cache().put(key, obj, {"fast_call": symbol})
+    return _load_fast_call(obj, symbol, pyfast.IMPORTS)
+
+
+def _load_fast_call(obj: bytes, symbol: str, imports) -> int:
+    lib = jit.load(obj, (symbol,), pycall.imports(imports))
+    _fast_calls.append(lib)
+    return lib.address(symbol)
+
+
+_fast_calls: list = []          # their libraries, kept for the process
 
 
 def cache_key(kernel, arg_types: dict, consts: dict, target: Target) -> str:
@@ -136,15 +179,6 @@ def compiler_fingerprint() -> tuple:
 
 def disk_cache():
     return cache.cache()
-
-
-def value_kind(t) -> str:
-    """How a value crosses into an entry point (runtime.call.ARG_KINDS)."""
-    if isinstance(t, TensorType):
-        return "array"
-    if t.is_float:
-        return "float"
-    return {"bool": "bool", "u64": "uint"}.get(t.name, "int")
 
 
 def result_converter(t):

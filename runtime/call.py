@@ -59,6 +59,7 @@ class EntryPoint:
     def __init__(self, address: int, arg_kinds: list[str], result: str | None,
                  sites: tuple[Site, ...], convert_result=None):
         ctypes = [ARG_KINDS[k][0] for k in arg_kinds] + ["int64_t *"]
+        self.address = address
         self.fn = ffi().cast(f"int32_t(*)({', '.join(ctypes)})", address)
         self.arg_kinds = arg_kinds
         self.result = result
@@ -80,6 +81,17 @@ class EntryPoint:
             return None
         value = views[RESULT_VIEWS[self.result]][0]
         return self.convert_result(value) if self.convert_result else value
+
+    def failed_from_c(self, status: int, ctx_address: int, *args):
+        """`failed` for the C-level fast call (codegen.pyfast), whose ctx is on its stack:
+        raises, or returns the result where a retry succeeds."""
+        ctx = ffi().cast("int64_t *", ctx_address)
+        c_args = [id(a) if kind == "array" else int(a) if kind in ("int", "bool") else a
+                  for a, kind in zip(args, self.arg_kinds)]
+        self.failed(status, c_args, args, ctx)
+        cast = ffi().cast
+        return self.read_result((ctx, cast("double *", ctx + CTX_RESULT), cast("int64_t *", ctx + CTX_RESULT),
+                                 cast("uint64_t *", ctx + CTX_RESULT)))
 
     def failed(self, status, c_args, arrays, ctx):
         """Raise the error of `status`.  Where the bounds of two arrays meet but they share

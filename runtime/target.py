@@ -177,6 +177,11 @@ def allow_tiles() -> None:
 _current: contextvars.ContextVar[Target | None] = contextvars.ContextVar("mojolite_target", default=None)
 
 
+def override_var() -> contextvars.ContextVar:
+    """The context variable `use_target` sets (compiled fast calls read it themselves)."""
+    return _current
+
+
 def override() -> Target | None:
     """The target set by `use_target`, if any (cheap: checked on every fast call)."""
     return _current.get()

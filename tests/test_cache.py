@@ -61,8 +61,15 @@ def run(tmp_path, cache_dir, *args, scale=1.0, factor=2.0):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def entries(cache_dir):
-    return sorted(p for p in os.listdir(cache_dir) if p.endswith(".o"))
+def entries(cache_dir, fast_calls=False):
+    """The kernels' entries (or, `fast_calls`, those of the per-signature fast calls from Python)."""
+    out = []
+    for p in sorted(os.listdir(cache_dir)):
+        if p.endswith(".o"):
+            with open(os.path.join(cache_dir, p[:-2] + ".json"), encoding="utf-8") as f:
+                if ("fast_call" in json.load(f)) == fast_calls:
+                    out.append(p)
+    return out
 
 
 def test_a_second_process_loads_instead_of_compiling(tmp_path):
@@ -72,6 +79,7 @@ def test_a_second_process_loads_instead_of_compiling(tmp_path):
     assert first["compiled"] and not second["compiled"]
     assert first["out"] == second["out"] == [1.0, 3.0, 5.0, 7.0]
     assert len(entries(d)) == 1
+    assert len(entries(d, fast_calls=True)) == 1        # one for the signature, built once
 
 
 def test_a_changed_callee_or_global_invalidates_the_caller(tmp_path):
@@ -180,10 +188,10 @@ def test_cache_command_line(tmp_path):
     env = dict(os.environ, MOJOLITE_CACHE_DIR=str(d))
     info = subprocess.run([sys.executable, "-m", "mojolite", "cache", "info"], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=60)
-    assert "entries:         1" in info.stdout and str(d) in info.stdout
+    assert "entries:         2" in info.stdout and str(d) in info.stdout     # the kernel, its signature's fast call
     clear = subprocess.run([sys.executable, "-m", "mojolite", "cache", "clear"], cwd=tmp_path, env=env,
                            capture_output=True, text=True, timeout=60)
-    assert "removed 1" in clear.stdout and entries(d) == []
+    assert "removed 2" in clear.stdout and entries(d) == [] and entries(d, fast_calls=True) == []
 
 
 def test_autotune_keeps_the_winner(tmp_path, monkeypatch):

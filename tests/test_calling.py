@@ -460,3 +460,78 @@ def test_typed_ir_llvm_ir_and_asm():
     assert any("[x86-64]" in s for s in k.specializations)
     k(2.0, x, y)                                        # host code still runs afterwards
     np.testing.assert_array_equal(y, 3 * f32s(16))
+
+
+# -- the C-level fast call (codegen.pyfast) ----------------------------------------------------------
+
+def _fast_kinds(x: Tensor[f32], k: i64, s: f64, flag: bool) -> f64:
+    t = f64(0)
+    for i in range(x.shape[0]):
+        t += f64(x[i])
+    return t * f64(k) + s if flag else t
+
+
+def _int_div(a: i64, b: i64) -> i64:
+    return a // b
+
+
+def _is_positive(a: f64) -> bool:
+    return a > 0
+
+
+def test_warm_calls_run_compiled_code_directly_with_every_result_kind():
+    total, div, positive = make(_fast_kinds), make(_int_div), make(_is_positive)
+    x = np.arange(4, dtype=np.float32)
+    for _ in range(3):                                   # the first call installs the fast call
+        assert total(x, 2, 0.5, True) == 12.5 and total(x, 2, 0.5, False) == 6.0
+        assert div(7, 2) == 3 and div(-7, 2) == -4 and type(div(7, 2)) is int
+        assert positive(1.5) is True and positive(-1.0) is False
+    for k in (total, div, positive):
+        assert isinstance(k, ml.Kernel) and type(type(k).__call__).__name__ == "builtin_function_or_method"
+
+
+def test_fast_call_errors_are_the_full_paths():
+    div, add3 = make(_int_div, (1, 1)), make(_add3)
+    with pytest.raises(ZeroDivisionError, match="in kernel '_int_div'"):
+        div(1, 0)
+    with pytest.raises(OverflowError, match="does not fit i64"):
+        div(2 ** 64, 1)
+    with pytest.raises(TypeError):
+        div(1.5, 1)
+    x = np.arange(8, dtype=np.float32)
+    add3(np.zeros(8, np.float32), x, x)
+    with pytest.raises(ValueError, match="overlap"):
+        add3(x, np.ones(8, np.float32), x[::-1])
+    a = np.zeros(8, np.float32)
+    add3(a[::2], a[1::2], a[1::2])                       # bounds meet, no element shared: retried, runs
+    with pytest.raises(TypeError, match="must have dtype float32"):
+        add3(a, a.astype(np.float64), a)
+
+
+def _add_any(y: Tensor[T], a: Tensor[T], b: Tensor[T]):
+    for i in range(y.shape[0]):
+        y[i] = a[i] + b[i]
+
+
+def test_fast_call_follows_dtypes_keywords_and_targets():
+    add = make(_add_any)
+    for dtype in (np.float32, np.int8, np.float64, np.float32, np.int8):    # each change: the full path
+        y, a = np.zeros(4, dtype), np.ones(4, dtype)
+        add(y, a, a)
+        assert y.tolist() == [2] * 4
+    with ml.use_target("aarch64"):                       # compiled for AArch64: cannot run here
+        with pytest.raises(RuntimeError, match="cannot run"):
+            add(np.zeros(4, np.float32), np.ones(4, np.float32), np.ones(4, np.float32))
+    y = np.zeros(4, np.float32)
+    add(y=y, a=np.ones(4, np.float32), b=np.ones(4, np.float32))
+    assert y.tolist() == [2.0] * 4
+
+
+def test_kernels_whose_arguments_the_fast_call_does_not_take_keep_the_python_path():
+    k = make(_u64_id)
+    assert k(np.uint64(2 ** 63)) == 2 ** 63
+    assert type(k) is ml.Kernel
+
+
+def _u64_id(a: ml.u64) -> ml.u64:
+    return a

@@ -50,6 +50,15 @@ def c_type(t) -> str:
     return "uint64_t" if t.name == "u64" else "int64_t"
 
 
+def value_kind(t) -> str:
+    """How a value crosses into an entry point (runtime.call.ARG_KINDS)."""
+    if isinstance(t, TensorType):
+        return "array"
+    if t.is_float:
+        return "float"
+    return {"bool": "bool", "u64": "uint"}.get(t.name, "int")
+
+
 def _ll_arg(t) -> ll.Type:
     return I64 if isinstance(t, TensorType) or not t.is_float else F64
 
