@@ -24,48 +24,58 @@ _memory: dict[str, dict] = {}
 
 
 def autotune(name: str, candidates: Sequence[dict], run: Callable[[dict], object], *,
-             bucket: tuple = (), default: dict | None = None, repeat: int = 3) -> dict:
+             bucket: tuple = (), default: dict | None = None, repeat: int = 5, kernels: Sequence = ()) -> dict:
     """The fastest of `candidates` (dicts of keyword arguments) for `run`, on this target.
 
     `bucket` says which problems share a winner (e.g. sizes rounded to powers of two);
-    `default` is returned without timing anything when tuning is off."""
+    `default` is returned without timing anything when tuning is off, and kept unless
+    another candidate is faster by more than the noise (3%).  Candidates are timed in turns,
+    `repeat` rounds, so that a machine's drift falls on all alike.  A stored winner is
+    tied to the compiler's version and to the fingerprints of `kernels` (those `run`
+    calls): when their code changes, they are timed again."""
     if not candidates:
         raise ValueError(f"autotune({name!r}): no candidates")
     if not settings.autotune:
         return dict(default if default is not None else candidates[0])
+    from .pipeline import compiler_fingerprint
     t = current()
     key = cache.key("autotune", name, t.triple, t.cpu, t.feature_string, t.caches, tuple(bucket),
-                    [sorted(c.items()) for c in candidates])
+                    [sorted(c.items()) for c in candidates], compiler_fingerprint(),
+                    [k.fingerprint() for k in kernels])
     if key in _memory:
         return dict(_memory[key])
     record = cache.get_record(key)
     if record is not None and record.get("best") in [dict(c) for c in candidates]:
         _memory[key] = record["best"]
         return dict(record["best"])
-    best, times = _search(name, candidates, run, repeat)
+    best, times = _search(name, candidates, run, repeat, default)
     _memory[key] = best
     cache.put_record(key, {"name": name, "bucket": list(bucket), "best": best,
                            "seconds": {repr(sorted(c.items())): s for c, s in zip(candidates, times)}})
     return dict(best)
 
 
-def _search(name: str, candidates, run, repeat: int) -> tuple[dict, list[float]]:
+def _search(name: str, candidates, run, repeat: int, default: dict | None) -> tuple[dict, list[float]]:
     start = time.perf_counter()
     shown = False
-    times = []
     for k, config in enumerate(candidates):
         run(config)                                   # compiles, warms caches
-        samples = []
-        for _ in range(repeat):
-            t = time.perf_counter()
-            run(config)
-            samples.append(time.perf_counter() - t)
-        times.append(statistics.median(samples))
         if time.perf_counter() - start > 1.0:
             shown = True
-            print(f"\rmojolite: tuning {name}: {k + 1}/{len(candidates)} candidates", end="",
+            print(f"\rmojolite: tuning {name}: compiled {k + 1}/{len(candidates)} candidates", end="",
                   file=sys.stderr, flush=True)
+    samples: list[list[float]] = [[] for _ in candidates]
+    for _ in range(repeat):                           # in turns: A B C A B C ...
+        for config, seconds in zip(candidates, samples):
+            t = time.perf_counter()
+            run(config)
+            seconds.append(time.perf_counter() - t)
     if shown:
         print(file=sys.stderr)
+    times = [statistics.median(s) for s in samples]
     best = min(range(len(candidates)), key=times.__getitem__)
+    if default is not None and dict(default) in [dict(c) for c in candidates]:
+        d = [dict(c) for c in candidates].index(dict(default))
+        if times[best] > 0.97 * times[d]:             # within the noise: keep the default
+            best = d
     return dict(candidates[best]), times

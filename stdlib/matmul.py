@@ -217,7 +217,8 @@ def _plan(a, b, out, settings: tuple) -> tuple:
         config = {"mr": mr, "nv": nv, "kc": kc}
         if tuned:
             config = ml.autotune("matmul", candidates(kind, kc, a.dtype),
-                                 lambda c: _run(a, b, out, kind, mc, nc, **c), bucket=bucket[:-2], default=config)
+                                 lambda c: _run(a, b, out, kind, mc, nc, **c), bucket=bucket[:-2], default=config,
+                                 kernels=(gemm_f32, gemm_bf16, gemm_i8))
         plan = _plans[bucket] = (kind, mc, nc, config)
     kind, mc, nc, config = plan
     return kind, mc, nc, config

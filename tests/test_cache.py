@@ -194,6 +194,49 @@ def test_cache_command_line(tmp_path):
     assert "removed 2" in clear.stdout and entries(d) == [] and entries(d, fast_calls=True) == []
 
 
+def test_autotune_winner_is_timed_again_when_the_kernels_change(tmp_path, monkeypatch):
+    import mojolite as ml
+    from mojolite import tuning as at
+    monkeypatch.setattr(cache_mod.settings, "cache_dir", str(tmp_path / "c"))
+    monkeypatch.setattr(cache_mod.settings, "cache", True)
+    monkeypatch.setattr(at.settings, "autotune", True)
+    monkeypatch.setattr(at, "_memory", {})
+    calls = []
+
+    class Timed:                              # a kernel as autotune sees it: its fingerprint
+        version = "1"
+
+        def fingerprint(self):
+            return self.version
+    k = Timed()
+    cands = [{"n": 20000}, {"n": 10}]
+    ml.autotune("t", cands, lambda c: calls.append(c), bucket=(1,), kernels=(k,))
+    monkeypatch.setattr(at, "_memory", {})
+    calls.clear()
+    ml.autotune("t", cands, lambda c: calls.append(c), bucket=(1,), kernels=(k,))
+    assert calls == []                        # the record answers
+    k.version = "2"                           # the kernel's source changed
+    monkeypatch.setattr(at, "_memory", {})
+    ml.autotune("t", cands, lambda c: calls.append(c), bucket=(1,), kernels=(k,))
+    assert calls                              # timed again
+
+
+def test_autotune_keeps_the_default_within_the_noise(tmp_path, monkeypatch):
+    import mojolite as ml
+    from mojolite import tuning as at
+    monkeypatch.setattr(cache_mod.settings, "cache_dir", str(tmp_path / "c"))
+    monkeypatch.setattr(at.settings, "autotune", True)
+    monkeypatch.setattr(at, "_memory", {})
+    clock = [0.0]
+    monkeypatch.setattr(at.time, "perf_counter", lambda: clock[0])
+
+    def run(cfg):                             # a clock that advances by each candidate's cost
+        clock[0] += cfg["cost"]
+    default = {"cost": 1.0}
+    assert ml.autotune("t", [default, {"cost": 0.98}], run, bucket=(1,), default=default) == default
+    assert ml.autotune("t", [default, {"cost": 0.9}], run, bucket=(2,), default=default) == {"cost": 0.9}
+
+
 def test_autotune_keeps_the_winner(tmp_path, monkeypatch):
     import mojolite as ml
     from mojolite import tuning as at
@@ -208,7 +251,8 @@ def test_autotune_keeps_the_winner(tmp_path, monkeypatch):
         sum(range(cfg["n"]))                  # the larger n, the slower
     cands = [{"n": 200000}, {"n": 10}, {"n": 50000}]
     assert ml.autotune("t", cands, run, bucket=(1,)) == {"n": 10}
-    assert len(calls) == 3 * 4                # a warm-up and three timed runs each
+    assert len(calls) == 3 * 6                # a warm-up and five timed runs each
+    assert calls[3:6] == [200000, 10, 50000]  # timed in turns
     monkeypatch.setattr(at, "_memory", {})    # a new process: the record on disk answers
     calls.clear()
     assert ml.autotune("t", cands, run, bucket=(1,)) == {"n": 10} and calls == []
