@@ -53,7 +53,7 @@ def build_fast_call(arg_kinds, result_kind, triple: str) -> str:
     """LLVM IR of a module with the fast call for this signature (`symbol`).
 
     entry -> unpack (one block per argument, each may branch to `full`) -> call -> result
-                                                                    \-> dispatch? full : failed
+    (a nonzero status: DISPATCH -> full, else -> failed)
     """
     from llvmlite import ir as ll
     from .lltypes import F64, I32, I64, PTR, alloca, gep, i64
