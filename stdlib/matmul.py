@@ -46,9 +46,9 @@ def blocking(kind: str = "float") -> tuple[int, int, int, int, int]:
     nr = nv * t.vector_bits // 32
     # k of a block: a B panel slice of ~128 KiB (narrow tiles go deeper, and each block adds
     # into C once more); int8: one pass over K up to 2048, adding into C costs more than its k
-    kc = min(1024, (128 << 10) // (4 * nr)) if kind == "float" else 2048
+    kc = min(2048, (128 << 10) // (4 * nr)) if kind == "float" else 2048
     row = kc * (4 if kind == "float" else 1)
-    mc = max(mr, min(t.l2 // (2 * row), 240) // mr * mr)        # the A block: half of L2
+    mc = max(mr, min(t.l2 // row, 240) // mr * mr)              # the A block: within L2
     nc = max(nr, min(4096, t.l3 // (8 * kc)) // nr * nr)        # the B block: in L3
     return mr, nv, mc, kc, nc
 
