@@ -8,6 +8,7 @@ REPL-facing introspection: `typed_ir`, `llvm_ir`, `asm`, `specializations`.
 """
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import inspect
@@ -39,6 +40,8 @@ class Kernel:
         self.fastmath = bool(fastmath)
         self._specs: dict = {}
         self._fast = None
+        self._bound: dict = {}               # Const values fixed by `bind`
+        self._fast_functions: dict = {}      # id(spec) -> its C-level fast call for this object
         self._lock = threading.RLock()
         functools.update_wrapper(self, fn)
         try:
@@ -169,7 +172,26 @@ class Kernel:
                     self._specs[key] = spec
         return spec, values, types
 
+    def bind(self, **consts) -> Kernel:
+        """This kernel with `Const` parameters fixed: `k.bind(TILE=8)(x, y)` is `k(x, y, TILE=8)`.
+        Calls of the result that pass only runtime arguments, by position, take the C-level
+        fast call (keywords do not); it shares the kernel's compiled specializations."""
+        consts = {**self._bound, **consts}
+        b = self.binder
+        known = {p.name for p in b.params if p.kind == "const"}
+        for name in consts:
+            if name not in known:
+                raise TypeError(f"kernel '{self.__name__}' has no Const parameter '{name}' to bind "
+                                f"(its Const parameters: {', '.join(sorted(known)) or 'none'})")
+        k = copy.copy(self)
+        k.__class__ = Kernel                 # its own fast call, not this kernel's
+        k._bound, k._fast, k._fast_functions = consts, None, {}
+        return k
+
     def __call__(self, *args, **kwargs):
+        call_kwargs = kwargs
+        if self._bound:
+            kwargs = {**self._bound, **kwargs}
         fast = self._fast                    # (Const keywords it was installed for, fast caller)
         if fast is not None and (not kwargs and not fast[0] or kwargs == fast[0] and all(
                 type(v) is type(fast[0][k]) for k, v in kwargs.items())) and targets.override() is None:
@@ -188,7 +210,7 @@ class Kernel:
         if len(args) == len(b.runtime) and self._fast_ok and targets.override() is None \
                 and self._fast_agrees(types) and spec.fast is not None:
             self._fast = (dict(kwargs), spec.fast)   # the next such call tries this specialization first
-            if not kwargs:
+            if not call_kwargs:
                 self._install_fast_call(spec)
         return result
 
@@ -198,17 +220,18 @@ class Kernel:
         comes back to `Kernel.__call__`."""
         if spec.fast_call is None:
             return
-        if spec.fast_function is None:
+        function = self._fast_functions.get(id(spec))
+        if function is None:
             from .runtime import pycall                      # ctypes: loaded on the first call, not at import
             state = (types.MethodType(Kernel.__call__, self), spec.entry.failed_from_c, targets.override_var(),
                      spec.entry.address)
-            spec.fast_function = pycall.function(spec.fast_call, self.__name__, state)
+            function = self._fast_functions[id(spec)] = pycall.function(spec.fast_call, self.__name__, state)
         cls = type(self)
         if cls is Kernel:
             cls = type("Kernel", (Kernel,), {"__module__": Kernel.__module__, "__qualname__": Kernel.__qualname__,
                                              "__doc__": Kernel.__doc__})
             self.__class__ = cls
-        cls.__call__ = spec.fast_function
+        cls.__call__ = function
 
     def _fast_agrees(self, types) -> bool:
         """The fast path passes Python ints and floats as they are; that is right only where a

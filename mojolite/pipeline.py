@@ -42,7 +42,6 @@ class Specialization:
     entry: EntryPoint | None = field(default=None, repr=False)
     fast: object = field(default=None, repr=False)      # EntryPoint.fast_caller()
     fast_call: int | None = field(default=None, repr=False)       # the C-level fast call (codegen.pyfast)
-    fast_function: object = field(default=None, repr=False)       # ... as this kernel's Python function
 
     def describe(self) -> str:
         return f"{self.signature} [{self.target.name}]"

@@ -24,6 +24,7 @@ look-up and the kernel call.  Only the public API of mojolite is used.
 """
 from __future__ import annotations
 
+import functools
 import threading
 
 import numpy as np
@@ -292,17 +293,25 @@ def _prepare(a, b, out, kind: str, mc: int, nc: int, config: dict):
         direct = 4 in a.strides and config.get("direct", True)     # rows or columns contiguous: no A panels
         ap = _buffer("ap", 0 if direct else threads * mc * kc, np.float32)
         bp = _buffer("bp", nc * kc, np.float32)
-        return lambda a, b, out: gemm_f32(a, b, out, ap, bp, ct, mc, kc, nc, parts, MR=mr, NV=nv, DIRECT=direct)
+        gemm = _bound(gemm_f32, MR=mr, NV=nv, DIRECT=direct)
+        return lambda a, b, out: gemm(a, b, out, ap, bp, ct, mc, kc, nc, parts)
     if kind == "float":
         panel, per = (np.int32, 2) if pairs else (np.float32, 1)
         ap = _buffer("ap", threads * mc * kc // per, panel)
         bp = _buffer("bp", threads * nc * kc // per, panel)
         cblk = _buffer("cblk", threads * mc * nc, np.float32).reshape(threads * mc, nc)
-        return lambda a, b, out: gemm_bf16(a, b, out, a.view(np.int16), b.view(np.int16), ap, bp, ct, cblk,
-                                           mc, kc, nc, MR=mr, NV=nv)
+        gemm = _bound(gemm_bf16, MR=mr, NV=nv)
+        return lambda a, b, out: gemm(a, b, out, a.view(np.int16), b.view(np.int16), ap, bp, ct, cblk, mc, kc, nc)
     ap, bp = _buffer("ap", threads * mc * kc // 4, np.int32), _buffer("bp", nc * kc // 4, np.int32)
     colsum, shift = _buffer("colsum", nc, np.int32), vnni_shift()
-    return lambda a, b, out: gemm_i8(a, b, out, ap, bp, ct, colsum, mc, kc, nc, parts, MR=mr, NV=nv, SHIFT=shift)
+    gemm = _bound(gemm_i8, MR=mr, NV=nv, SHIFT=shift)
+    return lambda a, b, out: gemm(a, b, out, ap, bp, ct, colsum, mc, kc, nc, parts)
+
+
+@functools.lru_cache(maxsize=None)
+def _bound(kernel, **consts):
+    """The driver with its tile fixed: called by position, it takes the C-level fast call."""
+    return kernel.bind(**consts)
 
 
 _SPLIT = 1 << 23      # operations below which waking other threads costs more than it saves here

@@ -535,3 +535,26 @@ def test_kernels_whose_arguments_the_fast_call_does_not_take_keep_the_python_pat
 
 def _u64_id(a: ml.u64) -> ml.u64:
     return a
+
+
+def _scaled(x: Tensor[f32], y: Tensor[f32], K: Const[int] = 1):
+    for i in range(x.shape[0]):
+        y[i] = x[i] * f32(K)
+
+
+def test_bind_fixes_consts_and_calls_by_position_take_the_fast_call():
+    k = make(_scaled)
+    x, y = f32s(4, 1.0), np.zeros(4, np.float32)
+    three = k.bind(K=3)
+    for _ in range(2):
+        three(x, y)
+        assert y.tolist() == [3.0, 6.0, 9.0, 12.0]
+    assert type(type(three).__call__).__name__ == "builtin_function_or_method"
+    k(x, y)                                             # the kernel itself keeps its default
+    assert y.tolist() == [1.0, 2.0, 3.0, 4.0]
+    three(x, y, K=5)                                    # a keyword still wins
+    assert y.tolist() == [5.0, 10.0, 15.0, 20.0]
+    assert three.bind(K=2)(x, y) is None and y.tolist() == [2.0, 4.0, 6.0, 8.0]
+    assert len(k.specializations) == 4                  # one table: K = 3, 1, 5, 2
+    raises(TypeError, k.bind, must=["no Const parameter 'Q'", "K"], Q=1)
+    raises(TypeError, k.bind(K=1.5), x, y)
