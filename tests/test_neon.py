@@ -246,14 +246,26 @@ def recorded_driver(a, b, target):
     Consts), recorded by running matmul with the driver replaced."""
     name = {np.dtype(np.float32): "gemm_f32", np.dtype(BF16): "gemm_bf16", np.dtype(np.int8): "gemm_i8"}[a.dtype]
     driver, seen = getattr(mm, name), []
-    setattr(mm, name, lambda *args, **kwargs: seen.append((args, kwargs)))
+
+    class Recorder:                                   # the driver, bound to its Consts (Kernel.bind)
+        def __init__(self, consts):
+            self.consts = consts
+
+        def bind(self, **consts):
+            return Recorder({**self.consts, **consts})
+
+        def __call__(self, *args, **kwargs):
+            seen.append((args, {**self.consts, **kwargs}))
+    setattr(mm, name, Recorder({}))
     tuning, settings.autotune = settings.autotune, False          # nothing to time: the static blocking
+    mm._calls().clear()                               # no call prepared with another driver
     try:
         with ml.use_target(target):
             mm.matmul(a, b)
     finally:
         setattr(mm, name, driver)
         settings.autotune = tuning
+        mm._calls().clear()
     (args, kwargs), = seen
     args[2][...] = 7                                  # C: what is not written shows
     return driver, list(args), kwargs
