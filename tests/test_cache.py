@@ -194,13 +194,20 @@ def test_cache_command_line(tmp_path):
     assert "removed 2" in clear.stdout and entries(d) == [] and entries(d, fast_calls=True) == []
 
 
-def test_autotune_winner_is_timed_again_when_the_kernels_change(tmp_path, monkeypatch):
-    import mojolite as ml
+@pytest.fixture
+def tuning(tmp_path, monkeypatch):
+    """mojolite.tuning with tuning on, a fresh cache directory and nothing in memory."""
     from mojolite import tuning as at
     monkeypatch.setattr(cache_mod.settings, "cache_dir", str(tmp_path / "c"))
     monkeypatch.setattr(cache_mod.settings, "cache", True)
     monkeypatch.setattr(at.settings, "autotune", True)
     monkeypatch.setattr(at, "_memory", {})
+    return at
+
+
+def test_autotune_winner_is_timed_again_when_the_kernels_change(tuning, monkeypatch):
+    import mojolite as ml
+    at = tuning
     calls = []
 
     class Timed:                              # a kernel as autotune sees it: its fingerprint
@@ -221,12 +228,9 @@ def test_autotune_winner_is_timed_again_when_the_kernels_change(tmp_path, monkey
     assert calls                              # timed again
 
 
-def test_autotune_keeps_the_default_within_the_noise(tmp_path, monkeypatch):
+def test_autotune_keeps_the_default_within_the_noise(tuning, monkeypatch):
     import mojolite as ml
-    from mojolite import tuning as at
-    monkeypatch.setattr(cache_mod.settings, "cache_dir", str(tmp_path / "c"))
-    monkeypatch.setattr(at.settings, "autotune", True)
-    monkeypatch.setattr(at, "_memory", {})
+    at = tuning
     clock = [0.0]
     monkeypatch.setattr(at.time, "perf_counter", lambda: clock[0])
 
@@ -237,13 +241,9 @@ def test_autotune_keeps_the_default_within_the_noise(tmp_path, monkeypatch):
     assert ml.autotune("t", [default, {"cost": 0.9}], run, bucket=(2,), default=default) == {"cost": 0.9}
 
 
-def test_autotune_keeps_the_winner(tmp_path, monkeypatch):
+def test_autotune_keeps_the_winner(tuning, monkeypatch):
     import mojolite as ml
-    from mojolite import tuning as at
-    monkeypatch.setattr(cache_mod.settings, "cache_dir", str(tmp_path / "c"))
-    monkeypatch.setattr(cache_mod.settings, "cache", True)
-    monkeypatch.setattr(at.settings, "autotune", True)
-    monkeypatch.setattr(at, "_memory", {})
+    at = tuning
     calls = []
 
     def run(cfg):
