@@ -137,10 +137,15 @@ def fast_call(kinds: tuple, result: str | None) -> int | None:
             return _load_fast_call(hit[0], symbol, pyfast.IMPORTS)
         except RuntimeError as e:
             warnings.warn(f"mojolite: a cached fast call does not load ({e}); rebuilding it", CacheWarning)
-    module = jit.optimize(pyfast.build_fast_call(kinds, result, target.triple), target, settings.opt_level)
-    obj = jit.emit_object(module, target, settings.opt_level)
+    try:
+        module = jit.optimize(pyfast.build_fast_call(kinds, result, target.triple), target, settings.opt_level)
+        obj = jit.emit_object(module, target, settings.opt_level)
+        address = _load_fast_call(obj, symbol, pyfast.IMPORTS)
+    except RuntimeError as e:                      # calls keep the fast path in Python
+        warnings.warn(f"mojolite: no C-level fast call for {symbol} ({e})", RuntimeWarning)
+        return None
     disk_cache().put(key, obj, {"fast_call": symbol})
-    return _load_fast_call(obj, symbol, pyfast.IMPORTS)
+    return address
 
 
 def _load_fast_call(obj: bytes, symbol: str, imports) -> int:
