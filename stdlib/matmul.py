@@ -223,8 +223,7 @@ def _plan(a, b, out, settings: tuple) -> tuple:
                                  lambda c: _run(a, b, out, kind, mc, nc, **c), bucket=bucket[:-2], default=config,
                                  kernels=(gemm_f32, gemm_bf16, gemm_i8))
         plan = _plans[bucket] = (kind, mc, nc, config)
-    kind, mc, nc, config = plan
-    return kind, mc, nc, config
+    return plan
 
 
 _plans: dict = {}                                  # per process: the autotune look-up costs ~10 us
