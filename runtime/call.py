@@ -46,11 +46,15 @@ def context():
     """(ctx, result as double*, as int64_t*, as uint64_t*) of this thread."""
     views = getattr(_tls, "views", None)
     if views is None:
-        ctx = ffi().new(f"int64_t[{CTX_WORDS}]")
-        cast = ffi().cast
-        views = _tls.views = (ctx, cast("double *", ctx + CTX_RESULT),
-                              cast("int64_t *", ctx + CTX_RESULT), cast("uint64_t *", ctx + CTX_RESULT))
+        views = _tls.views = _views(ffi().new(f"int64_t[{CTX_WORDS}]"))
     return views
+
+
+def _views(ctx) -> tuple:
+    """(ctx, its result word as double*, int64_t*, uint64_t*)."""
+    cast = ffi().cast
+    return ctx, cast("double *", ctx + CTX_RESULT), cast("int64_t *", ctx + CTX_RESULT), \
+        cast("uint64_t *", ctx + CTX_RESULT)
 
 
 class EntryPoint:
@@ -89,9 +93,7 @@ class EntryPoint:
         c_args = [id(a) if kind == "array" else int(a) if kind in ("int", "bool") else a
                   for a, kind in zip(args, self.arg_kinds)]
         self.failed(status, c_args, args, ctx)
-        cast = ffi().cast
-        return self.read_result((ctx, cast("double *", ctx + CTX_RESULT), cast("int64_t *", ctx + CTX_RESULT),
-                                 cast("uint64_t *", ctx + CTX_RESULT)))
+        return self.read_result(_views(ctx))
 
     def failed(self, status, c_args, arrays, ctx):
         """Raise the error of `status`.  Where the bounds of two arrays meet but they share
