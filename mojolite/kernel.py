@@ -222,7 +222,7 @@ class Kernel:
             return
         function = self._fast_functions.get(id(spec))
         if function is None:
-            from .runtime import pycall                      # ctypes: loaded on the first call, not at import
+            from .runtime import pycall                      # loaded with the compiler, not at import
             state = (types.MethodType(Kernel.__call__, self), spec.entry.failed_from_c, targets.override_var(),
                      spec.entry.address)
             function = self._fast_functions[id(spec)] = pycall.function(spec.fast_call, self.__name__, state)
