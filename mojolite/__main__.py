@@ -21,6 +21,9 @@ def _info() -> int:
     print("simd widths:     " + ", ".join(f"{d}={t.simd_width(d.bits if d.name != 'bool' else 8)}"
                                           for d in (ml.f64, ml.f32, ml.bf16, ml.i32, ml.i8)))
     print(f"threads:         {ml.get_num_threads()} (MOJOLITE_NUM_THREADS; {os.cpu_count()} cores)")
+    amx = [f for f in ("amx-int8", "amx-bf16") if t.has(f)]
+    tiles = ("not in this target" if not amx else "allowed" if ml.tiles.allowed() else "refused by the OS")
+    print(f"matrix tiles:    {tiles}" + (f" ({', '.join(amx)})" if amx else ""))
     c = cache.cache()
     state = "on" if c.usable else "off" if not settings.cache else "unusable"
     print(f"cache:           {c.path} ({state}; MOJOLITE_CACHE, MOJOLITE_CACHE_DIR)")

@@ -57,5 +57,5 @@ def test_no_source_says_how_to_define_kernels(tmp_path):
 def test_info_command(tmp_path):
     out = subprocess.run([sys.executable, "-m", "mojolite", "info"], capture_output=True, text=True,
                          cwd=tmp_path, timeout=120)
-    for field in ("target:", "vector bits:", "simd widths:", "threads:", "cache:", "features:"):
+    for field in ("target:", "vector bits:", "simd widths:", "threads:", "matrix tiles:", "cache:", "features:"):
         assert field in out.stdout, out.stdout
