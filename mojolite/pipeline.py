@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from .dtypes import DTYPES, DType
 from .mltypes import TensorType, Type
-from .runtime import cache, jit, pycall, threads
+from .runtime import cache, loader, pycall, threads
 from .runtime.cache import CacheWarning
 from .runtime.call import EntryPoint
 from .runtime.errors import Site
@@ -71,6 +71,7 @@ def compile_specialization(kernel, arg_types: dict[str, Type], consts: dict, tar
             warnings.warn(f"mojolite: a cached build of '{kernel.__name__}' does not load ({e}); "
                           "rebuilding it", CacheWarning)
     typed, built = spec.translated()                                      # 1-3. source -> LLVM IR
+    from .runtime import jit                                              # (LLVM loads with the compiler)
     module = jit.optimize(built.ir_text, target, settings.opt_level)      # 4. verify, optimise
     obj = jit.emit_object(module, target, settings.opt_level)             # 5. machine code
     meta = metadata(kernel, typed, built)
@@ -103,7 +104,7 @@ def load(spec: Specialization, obj: bytes, meta: dict) -> Specialization:
     if meta["uses_pool"]:
         pool = threads.pool()
         imports = {threads.POOL_STATE: pool.address, threads.PARALLEL_FOR: pool.parallel_for}
-    lib = jit.load(obj, (meta["entry_symbol"],), imports)
+    lib = link(obj, (meta["entry_symbol"],), imports)
     ret = DTYPES[meta["result_dtype"]] if meta["result_dtype"] else None
     spec.entry = EntryPoint(lib.address(meta["entry_symbol"]), meta["params"], meta["result"],
                             tuple(Site(k, m) for k, m in meta["sites"]), result_converter(ret))
@@ -138,6 +139,7 @@ def fast_call(kinds: tuple, result: str | None) -> int | None:
         except RuntimeError as e:
             warnings.warn(f"mojolite: a cached fast call does not load ({e}); rebuilding it", CacheWarning)
     try:
+        from .runtime import jit
         module = jit.optimize(pyfast.build_fast_call(kinds, result, target.triple), target, settings.opt_level)
         obj = jit.emit_object(module, target, settings.opt_level)
         address = _load_fast_call(obj, symbol, pyfast.IMPORTS)
@@ -149,7 +151,7 @@ def fast_call(kinds: tuple, result: str | None) -> int | None:
 
 
 def _load_fast_call(obj: bytes, symbol: str, imports) -> int:
-    lib = jit.load(obj, (symbol,), pycall.imports(imports))
+    lib = link(obj, (symbol,), pycall.imports(imports))
     _fast_calls.append(lib)
     return lib.address(symbol)
 
@@ -169,16 +171,25 @@ def cache_key(kernel, arg_types: dict, consts: dict, target: Target) -> str:
 def compiler_fingerprint() -> tuple:
     """The compiler's own version: its files (by size and time), llvmlite and LLVM, and the
     process facts compiled into entry points (NumPy's object layout, dtype numbers)."""
-    import llvmlite
-    import llvmlite.binding as llvm
+    import llvmlite                     # its version pins LLVM's; the binding (the library) is not loaded
     here = os.path.dirname(os.path.abspath(__file__))
     files = []
-    for root in {here, os.path.dirname(jit.__file__)}:
+    for root in {here, os.path.dirname(cache.__file__)}:
         for path, _, names in os.walk(root):
             files += [(name, os.path.getsize(os.path.join(path, name)), os.path.getmtime(os.path.join(path, name)))
                       for name in sorted(names) if name.endswith(".py")]
     numbers = [type_numbers(d.numpy) for d in DTYPES.values()]
-    return (sorted(files), llvmlite.__version__, llvm.llvm_version_info, repr(LAYOUT), numbers)
+    return (sorted(files), llvmlite.__version__, repr(LAYOUT), numbers)
+
+
+def link(obj: bytes, symbols: tuple, imports: dict | None):
+    """Link machine code into the process: by our own loader (no LLVM needed, so a process
+    that only runs cached code never loads LLVM's library), else through LLVM's JIT."""
+    try:
+        return loader.load(obj, symbols, imports)
+    except loader.Unsupported:
+        from .runtime import jit
+        return jit.load(obj, symbols, imports)
 
 
 def disk_cache():
@@ -197,10 +208,12 @@ def result_converter(t):
 
 
 def optimized_ir(spec: Specialization) -> str:
+    from .runtime import jit
     return str(jit.optimize(spec.translated()[1].ir_text, spec.target, settings.opt_level))
 
 
 def assembly(spec: Specialization) -> str:
+    from .runtime import jit
     return jit.emit_assembly(jit.optimize(spec.translated()[1].ir_text, spec.target, settings.opt_level),
                              spec.target, settings.opt_level)
 

@@ -102,15 +102,51 @@ class Target:
 
 @lru_cache(maxsize=None)
 def host() -> Target:
-    import llvmlite.binding as llvm      # LLVM loads when a target is first needed, not at import
-
-    llvm.initialize_native_target()
-    llvm.initialize_native_asmprinter()
-    feats = llvm.get_host_cpu_features()
-    enabled = frozenset(name for name, on in feats.items() if on)
-    triple = llvm.get_process_triple()
+    """This machine as LLVM sees it: its triple, CPU name and features.  Asking LLVM means
+    loading its library (tens of ms), so the answer is kept in the cache directory under
+    a fingerprint of the machine (CPU model and flags, OS release, llvmlite's version)."""
+    from . import cache
+    key = _machine_fingerprint()
+    record = cache.get_record(key) if key else None
+    known = record.get("host") if isinstance(record, dict) else None
+    if _well_formed(known):
+        triple, cpu, features = known
+    else:
+        import llvmlite.binding as llvm      # LLVM loads when a target is first needed, not at import
+        llvm.initialize_native_target()
+        llvm.initialize_native_asmprinter()
+        triple, cpu = llvm.get_process_triple(), llvm.get_host_cpu_name()
+        features = sorted(name for name, on in llvm.get_host_cpu_features().items() if on)
+        if key:
+            cache.put_record(key, {"host": [triple, cpu, features]})
     caches = _host_caches() or DEFAULT_CACHES.get(triple.split("-")[0], DEFAULT_CACHES["x86_64"])
-    return Target("host", triple, llvm.get_host_cpu_name(), enabled, caches)
+    return Target("host", triple, cpu, frozenset(features), caches)
+
+
+def _well_formed(host_record) -> bool:
+    return (isinstance(host_record, list) and len(host_record) == 3 and isinstance(host_record[0], str)
+            and isinstance(host_record[1], str) and isinstance(host_record[2], list)
+            and all(isinstance(f, str) for f in host_record[2]))
+
+
+def _machine_fingerprint() -> str | None:
+    """A cache key for what LLVM would say of this machine, or None where the CPU cannot be
+    described without it (no /proc/cpuinfo)."""
+    import hashlib
+    import platform
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            first = f.read().split("\n\n")[0]
+    except OSError:
+        return None
+    fields = [line for line in first.splitlines()
+              if line.split(":")[0].strip() in ("vendor_id", "cpu family", "model", "model name", "stepping",
+                                                "flags", "CPU implementer", "CPU part", "Features")]
+    if not fields:
+        return None
+    import llvmlite
+    text = "\n".join([platform.machine(), platform.release(), llvmlite.__version__, *fields])
+    return "host-" + hashlib.sha256(text.encode()).hexdigest()
 
 
 def _host_caches() -> tuple[int, int, int] | None:

@@ -47,6 +47,7 @@ MAIN = textwrap.dedent("""
             scaled(x, out)
     spec = next(iter(scaled._specs.values()))
     print(json.dumps({"out": out.tolist(), "compiled": spec.typed is not None,
+                      "llvm": "llvmlite.binding" in sys.modules,
                       "warnings": [str(w.message) for w in caught]}))
 """)
 
@@ -80,6 +81,22 @@ def test_a_second_process_loads_instead_of_compiling(tmp_path):
     assert first["out"] == second["out"] == [1.0, 3.0, 5.0, 7.0]
     assert len(entries(d)) == 1
     assert len(entries(d, fast_calls=True)) == 1        # one for the signature, built once
+    assert first["llvm"] and not second["llvm"]         # cached code runs without loading LLVM
+
+
+def test_the_host_description_is_kept_and_a_damaged_one_asked_again(tmp_path):
+    d = tmp_path / "cache"
+    run(tmp_path, d)
+    records = [p for p in os.listdir(d) if p.startswith("record-host-")]
+    assert len(records) == 1
+    with open(d / records[0], encoding="utf-8") as f:
+        assert json.load(f)["host"][2]                  # the features LLVM reported
+    for damage in ('{"host": 5}', "not json"):
+        (d / records[0]).write_text(damage)
+        again = run(tmp_path, d)
+        assert not again["compiled"] and again["llvm"]   # LLVM asked again, the kernel still cached
+        with open(d / records[0], encoding="utf-8") as f:
+            assert json.load(f)["host"][2]
 
 
 def test_a_changed_callee_or_global_invalidates_the_caller(tmp_path):
