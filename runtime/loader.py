@@ -56,6 +56,13 @@ def _process_symbol(name: str) -> int | None:
 def load(obj: bytes, symbols: tuple[str, ...], imports: dict[str, int] | None = None) -> Library:
     """Link `obj` into the process; `symbols` must be defined by it, `imports` gives
     addresses of symbols it uses that the process does not export."""
+    try:
+        return _link(obj, symbols, imports)
+    except (struct.error, IndexError, KeyError, ValueError, UnicodeDecodeError, OverflowError, MemoryError) as e:
+        raise Unsupported(f"a malformed object ({type(e).__name__}: {e})") from None
+
+
+def _link(obj: bytes, symbols: tuple[str, ...], imports: dict[str, int] | None) -> Library:
     if platform.machine() not in ("x86_64", "AMD64") or obj[:4] != b"\x7fELF" or obj[4] != 2 or obj[5] != 1:
         raise Unsupported("not a 64-bit little-endian ELF object on x86-64")
     e_type, e_machine = struct.unpack_from("<HH", obj, 16)
@@ -110,7 +117,7 @@ def load(obj: bytes, symbols: tuple[str, ...], imports: dict[str, int] | None = 
 
     try:
         memory = mmap.mmap(-1, max(total, 1), prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, OverflowError) as e:
         raise Unsupported(f"no executable memory ({e})") from None
     base = ctypes.addressof(ctypes.c_char.from_buffer(memory))
     for k, at in place.items():

@@ -92,3 +92,6 @@ def test_what_the_loader_does_not_handle_is_unsupported():
             loader.load(obj.object, ("no_such_symbol",))
         lib = loader.load(obj.object, (obj.symbol,))
         assert lib.address(obj.symbol)
+        for damaged in (obj.object[:200], obj.object[:64] + b"\xff" * (len(obj.object) - 64)):
+            with pytest.raises(loader.Unsupported):
+                loader.load(damaged, (obj.symbol,))
