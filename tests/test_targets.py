@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 import mojolite as ml
-from mojolite import Const, Tensor, bf16, f32, f64, i8, i32, i64, kernel, u8
+from dots import bf16_data, dot_bf16, dot_i8, dot_u8, i8_data
+from mojolite import Tensor, bf16, f32, f64, i8, i32, i64, kernel, u8
 from mojolite.runtime.target import PRESETS, host, preset
 
 HOST = host()
@@ -241,52 +242,6 @@ def test_calling_code_for_another_cpu_raises():
 
 
 # -- dot-product primitives ------------------------------------------------------------------
-
-@kernel
-def dot_i8(acc: Tensor[i32], a: Tensor[i8], b: Tensor[i8], out: Tensor[i32], W: Const[int] = 16):
-    i = 0
-    while i + W <= acc.shape[0]:
-        out.store[W](i, ml.dot4_i8(acc.load[W](i), a.load[4 * W](4 * i), b.load[4 * W](4 * i)))
-        i += W
-
-
-@kernel
-def dot_u8(acc: Tensor[i32], a: Tensor[u8], b: Tensor[i8], out: Tensor[i32], W: Const[int] = 16):
-    i = 0
-    while i + W <= acc.shape[0]:
-        out.store[W](i, ml.dot4_i8(acc.load[W](i), a.load[4 * W](4 * i), b.load[4 * W](4 * i)))
-        i += W
-
-
-@kernel
-def dot_bf16(acc: Tensor[f32], a: Tensor[bf16], b: Tensor[bf16], out: Tensor[f32], W: Const[int] = 16):
-    i = 0
-    while i + W <= acc.shape[0]:
-        out.store[W](i, ml.dot2_bf16(acc.load[W](i), a.load[2 * W](2 * i), b.load[2 * W](2 * i)))
-        i += W
-
-
-def i8_data(n, rng):
-    """acc, a (i8), a (u8), b with the extremes -128/127/255 and i32 wrap-around up front."""
-    acc = rng.integers(-2**31, 2**31, n, dtype=np.int64).astype(np.int32)
-    acc[:4] = [2**31 - 1, -2**31, 0, 2**31 - 1]
-    a = rng.integers(-128, 128, 4 * n).astype(np.int8)
-    au = rng.integers(0, 256, 4 * n).astype(np.uint8)
-    b = rng.integers(-128, 128, 4 * n).astype(np.int8)
-    a[:16], b[:8], b[8:16] = -128, -128, 127          # lanes 0-3: -128 x -128, -128 x 127
-    a[16:24], b[16:24] = 127, 127
-    au[:16], au[16:20] = 255, 0
-    return acc, a, au, b
-
-
-def bf16_data(n, rng):
-    """Small integers: every product and partial sum is exact in f32, no subnormals anywhere."""
-    acc = rng.integers(-1000, 1000, n).astype(np.float32)
-    a = rng.integers(-16, 17, 2 * n).astype(BF16)
-    b = rng.integers(-16, 17, 2 * n).astype(BF16)
-    a[:4], b[:4] = [-256, 255, 128, -128], [255, -256, 255, 255]
-    return acc, a, b
-
 
 DOT_TARGETS = ["host", *X86]
 
