@@ -40,7 +40,7 @@ from ..mltypes import TensorType
 from ..runtime.errors import CTX_WORDS, KINDS, Site
 from ..runtime.threads import STATE_WORDS
 from . import arith
-from .entry import overlap_pairs, ranges_meet
+from .entry import call_kernel, overlap_pairs, ranges_meet
 from .lltypes import I1, I8, I16, I32, I64, PTR, alloca, gep, i64, value_type
 from .parallel import CHUNK
 
@@ -150,12 +150,7 @@ class _CEntry:
             else:
                 args.append(raw)
         self.overlaps(extents)
-        slot = None
-        if fn.returns_value:
-            slot = alloca(b, value_type(fn.ret))
-            args.append(slot)
-        args.append(self.ctx)
-        status = b.call(self.mb.functions[fn.symbol], args)
+        status, slot = call_kernel(self.mb, b, fn, args, self.ctx)
         if slot is not None:
             out = self.llfn.args[-1]
             ok = b.and_(b.icmp_unsigned("==", status, ll.Constant(I32, 0)),

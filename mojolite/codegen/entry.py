@@ -50,6 +50,14 @@ def c_type(t) -> str:
     return "uint64_t" if t.name == "u64" else "int64_t"
 
 
+def call_kernel(mb, b: ll.IRBuilder, fn: ir.Function, args: list, ctx):
+    """Call the kernel's function with `args`, a slot for its result where it returns one, and
+    `ctx`: (status, the slot or None).  Both entry points (Python, C) end this way."""
+    slot = alloca(b, value_type(fn.ret)) if fn.returns_value else None
+    status = b.call(mb.functions[fn.symbol], args + ([slot] if slot is not None else []) + [ctx])
+    return status, slot
+
+
 def value_kind(t) -> str:
     """How a value crosses into an entry point (runtime.call.ARG_KINDS)."""
     if isinstance(t, TensorType):
@@ -184,12 +192,7 @@ class _EntryBuilder:
             else:
                 args.append(self.scalar(t, raw))
         self.overlaps(extents)
-        slot = None
-        if fn.returns_value:
-            slot = alloca(b, value_type(fn.ret))
-            args.append(slot)
-        args.append(self.ctx)
-        status = b.call(self.mb.functions[fn.symbol], args)
+        status, slot = call_kernel(self.mb, b, fn, args, self.ctx)
         if slot is not None:
             done, store = self.llfn.append_basic_block("done"), self.llfn.append_basic_block("result")
             b.cbranch(b.icmp_unsigned("==", status, ll.Constant(I32, 0)), store, done)
