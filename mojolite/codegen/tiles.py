@@ -59,10 +59,10 @@ class TileLowerer:
             row, col = s.indices
             ptr, _ = self.address(s.tensor, (row, col), s.loc, span=per)
             if self.fn.boundscheck:
-                end = b.add(self.expr(row), i64(tiles.ROWS))
-                self.check(b.icmp_signed(">", end, view.shape[0]), "index",
+                first = self.expr(row)
+                self.check(b.icmp_signed(">", b.add(first, i64(tiles.ROWS)), view.shape[0]), "index",
                            f"ml.tile_{s.op}: rows {{0}}..{{0}}+{tiles.ROWS - 1} are out of bounds for axis 0 "
-                           f"of '{s.tensor.name}' with size {{1}}", (self.expr(row), view.shape[0]), s.loc)
+                           f"of '{s.tensor.name}' with size {{1}}", (first, view.shape[0]), s.loc)
             return ptr, b.mul(view.strides[0], i64(view.dtype.itemsize))
         offset, stride = s.indices
         ptr, _ = self.address(s.tensor, (offset,), s.loc, span=per)
