@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import cabi
-from dots import bf16_data, dot_bf16, dot_i8, dot_u8, i8_data
+from shared import bf16_data, dot_bf16, dot_i8, dot_u8, i8_data, vfma
 import mojolite as ml
 import mojolite.stdlib.matmul as mm
 from mojolite import SIMD, Tensor, bf16, f32, f64, i8, i16, i64, kernel, u16, u64
@@ -37,18 +37,6 @@ def words(asm: str) -> set:
 
 
 # -- SIMD FMA and reductions ------------------------------------------------------------------------
-
-@kernel
-def vfma(x: Tensor[f32], y: Tensor[f32], out: Tensor[f32]):
-    w = ml.simd_width(f32)
-    i = 0
-    while i + w <= x.shape[0]:
-        out.store[w](i, ml.fma(x.load[w](i), y.load[w](i), out.load[w](i)) / 3.0)
-        i += w
-    while i < x.shape[0]:
-        out[i] = ml.fma(x[i], y[i], out[i]) / 3.0
-        i += 1
-
 
 @kernel
 def vdot(x: Tensor[f32], y: Tensor[f32]) -> f32:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import mojolite as ml
-from dots import bf16_data, dot_bf16, dot_i8, dot_u8, i8_data
+from shared import bf16_data, dot_bf16, dot_i8, dot_u8, i8_data, vfma
 from mojolite import Tensor, bf16, f32, f64, i8, i32, i64, kernel, u8
 from mojolite.runtime.target import PRESETS, host, preset
 
@@ -154,18 +154,6 @@ def test_env_var_unknown_target():
 
 
 # -- one SIMD kernel, every x86 preset ---------------------------------------------------------
-
-@kernel
-def vfma(x: Tensor[f32], y: Tensor[f32], out: Tensor[f32]):
-    w = ml.simd_width(f32)
-    i = 0
-    while i + w <= x.shape[0]:
-        out.store[w](i, ml.fma(x.load[w](i), y.load[w](i), out.load[w](i)) / 3.0)
-        i += w
-    while i < x.shape[0]:
-        out[i] = ml.fma(x[i], y[i], out[i]) / 3.0
-        i += 1
-
 
 def fma_args(n, seed=5):
     rng = np.random.default_rng(seed)

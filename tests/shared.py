@@ -1,6 +1,6 @@
-"""The dot-product kernels and data that the x86 tests (test_targets) and the AArch64 tests
-(test_neon) both run: 4-way int8 and 2-way bf16 products of W lanes, and inputs with the
-extremes (-128, 127, 255, i32 wrap-around, bf16 values whose products stay exact)."""
+"""Kernels and data that the x86 tests (test_targets) and the AArch64 tests (test_neon) both
+run: a SIMD fma with a tail, 4-way int8 and 2-way bf16 products of W lanes, and inputs with
+the extremes (-128, 127, 255, i32 wrap-around, bf16 values whose products stay exact)."""
 import ml_dtypes
 import numpy as np
 
@@ -8,6 +8,18 @@ import mojolite as ml
 from mojolite import Const, Tensor, bf16, f32, i8, i32, kernel, u8
 
 BF16 = ml_dtypes.bfloat16
+
+
+@kernel
+def vfma(x: Tensor[f32], y: Tensor[f32], out: Tensor[f32]):
+    w = ml.simd_width(f32)
+    i = 0
+    while i + w <= x.shape[0]:
+        out.store[w](i, ml.fma(x.load[w](i), y.load[w](i), out.load[w](i)) / 3.0)
+        i += w
+    while i < x.shape[0]:
+        out[i] = ml.fma(x[i], y[i], out[i]) / 3.0
+        i += 1
 
 
 @kernel
