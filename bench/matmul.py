@@ -5,7 +5,11 @@
 For each dtype (f32, bf16, int8) and shape, prints GFLOP/s (GOP/s for int8) of
 every library present, the peak of this CPU for that dtype measured in the
 same run (bench/peak.py), and the ratios.  Thread counts are set through the
-environment of a child process per setting (BLAS reads them at import).
+environment of a child process per setting (BLAS reads them at import), and so
+is how idle threads wait: timed in turns, a library whose idle threads spin
+(OpenBLAS for ~70 ms after a call, OpenMP) would take the cores from the next
+library's threads (mojolite 1024^3 on 2 cores: 178 -> 338 GFLOP/s), so each is
+asked to sleep instead, as mojolite's pool does (NumPy alone is unchanged).
 Medians over repeats; the machine is shared, so compare ratios, not times.
 """
 from __future__ import annotations
@@ -101,20 +105,22 @@ def run(threads: str, shapes) -> dict:
 
     import mojolite as ml
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from peak import peaks
+    from peak import peaks, probes
     rng = np.random.default_rng(0)
-    peak = peaks()
+    peak, probe = peaks(), probes()
     results = {"threads": threads, "target": ml.target().describe(), "peak": peak, "rows": []}
     for dtype in ("f32", "bf16", "int8"):
         libs = _libraries(dtype)
         unit = "GOP/s" if dtype == "int8" else "GFLOP/s"
         names = list(libs)
-        pk, unit_name = peak.get(f"{dtype}_tiles"), "AMX tiles"          # what ml.matmul runs on
-        if pk is None:
-            pk, unit_name = peak[dtype], "vector instructions"
+        kind, unit_name = f"{dtype}_tiles", "AMX tiles"          # what ml.matmul runs on
+        if probe.get(kind) is None:
+            kind, unit_name = dtype, "vector instructions"
+        pk = peak[kind]
         print(f"\n{dtype} matmul, {threads} thread(s), {unit}; peak of one core "
-              f"{pk:.0f} ({unit_name})" if pk else f"\n{dtype} matmul, {threads} thread(s), {unit}; no peak instruction")
-        print(f"{'M x K x N':>18s} " + " ".join(f"{n:>9s}" for n in names) + "   ml/peak "
+              f"{pk:.0f} ({unit_name}), and timed in turns with each shape (column 'peak')"
+              if pk else f"\n{dtype} matmul, {threads} thread(s), {unit}; no peak instruction")
+        print(f"{'M x K x N':>18s} " + " ".join(f"{n:>9s}" for n in names) + f"{'peak':>9s}   ml/peak "
               + " ".join(f"ml/{n:<6s}" for n in names[1:]))
         for m, k, n in shapes:
             if dtype == "int8":
@@ -139,13 +145,16 @@ def run(threads: str, shapes) -> dict:
                 except Exception as e:                # e.g. torch._int_mm's shape rules
                     fns.pop(name, None)
                     row[f"{name}_error"] = str(e).splitlines()[0][:80]
+            work = {"peak": ops}
+            if probe[kind]:                            # the peak, in the same turns as the matmuls
+                fns["peak"], work["peak"] = _peak_turn(*probe[kind], seconds=_once(fns["mojolite"]))
             for name, seconds in _interleaved(fns).items():
-                row[name] = ops / seconds / 1e9
+                row[name] = work.get(name, ops) / seconds / 1e9
             results["rows"].append(row)
             cell = lambda v: f"{v:9.1f}" if v else f"{'-':>9s}"         # noqa: E731
-            ours = row["mojolite"]
+            ours, pk = row["mojolite"], row.get("peak")
             ratio = lambda v: f"{ours / v:8.2f}" if v else f"{'-':>8s}"  # noqa: E731
-            print(f"{f'{m}x{k}x{n}':>18s} " + " ".join(cell(row[nm]) for nm in names)
+            print(f"{f'{m}x{k}x{n}':>18s} " + " ".join(cell(row[nm]) for nm in names) + cell(pk)
                   + f"   {ours / pk if pk else float('nan'):7.2f} " + " ".join(ratio(row[nm]) for nm in names[1:]))
     if threads == "1":
         results["avx2"] = avx2_build([sh for sh in shapes if min(sh) >= 256])
@@ -153,30 +162,55 @@ def run(threads: str, shapes) -> dict:
 
 
 def avx2_build(shapes) -> list[dict]:
-    """The same f32 source built for x86-64-v3 (AVX2), against the AVX2 FMA peak."""
+    """The same f32 source built for x86-64-v3 (AVX2), against the AVX2 FMA peak timed in
+    the same turns."""
     import numpy as np
 
     import mojolite as ml
-    from peak import peaks
+    from peak import probes
     if not ml.target().has("avx2"):
         return []
     with ml.use_target("x86-64-v3"):
-        peak = peaks()["f32"]
-    print(f"\nf32 matmul built for x86-64-v3 (AVX2), GFLOP/s; AVX2 peak of one core {peak:.0f}")
+        probe = probes()["f32"]
+    print("\nf32 matmul built for x86-64-v3 (AVX2), GFLOP/s, and the AVX2 FMA peak of one core timed in turns")
     rows = []
     rng = np.random.default_rng(1)
     for m, k, n in shapes:
         a, b = rng.random((m, k), dtype=np.float32), rng.random((k, n), dtype=np.float32)
         out = np.empty((m, n), np.float32)
-
-        def run():
-            with ml.use_target("x86-64-v3"):
-                ml.matmul(a, b, out)
-        t = _interleaved({"v3": run})["v3"]
-        rate = 2.0 * m * n * k / t / 1e9
+        v3 = lambda fn: lambda: _on("x86-64-v3", fn)        # noqa: E731
+        ops = 2.0 * m * n * k
+        peak_turn, peak_ops = _peak_turn(*probe, seconds=_once(v3(lambda: ml.matmul(a, b, out))), target="x86-64-v3")
+        t = _interleaved({"v3": v3(lambda: ml.matmul(a, b, out)), "peak": peak_turn})
+        rate, peak = ops / t["v3"] / 1e9, peak_ops / t["peak"] / 1e9
         rows.append({"shape": [m, k, n], "mojolite_v3": rate, "avx2_peak": peak})
-        print(f"{f'{m}x{k}x{n}':>18s} {rate:9.1f}   {rate / peak:5.2f} of the AVX2 peak")
+        print(f"{f'{m}x{k}x{n}':>18s} {rate:9.1f}   peak {peak:6.1f}   {rate / peak:5.2f} of the AVX2 peak")
     return rows
+
+
+def _on(target: str, fn):
+    import mojolite as ml
+    with ml.use_target(target):
+        return fn()
+
+
+def _once(fn) -> float:
+    """Seconds of one call (after a first)."""
+    fn()
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def _peak_turn(run, ops_per_iter: float, seconds: float, target: str | None = None):
+    """(call, operations): a run of the peak kernel lasting about `seconds` (at least ~1 ms,
+    which its call overhead does not disturb), to be timed in turns with the matmuls."""
+    call = (lambda n: _on(target, lambda: run(n))) if target else run
+    call(10_000)
+    t = time.perf_counter()
+    call(10_000)
+    n = max(10_000, int(max(seconds, 1e-3) / ((time.perf_counter() - t) / 10_000)))
+    return (lambda: call(n)), ops_per_iter * n
 
 
 def main() -> None:
@@ -195,7 +229,7 @@ def main() -> None:
     for threads in settings:
         n = "1" if threads == "1" else str(os.cpu_count())
         env = dict(os.environ, OPENBLAS_NUM_THREADS=n, OMP_NUM_THREADS=n, MKL_NUM_THREADS=n,
-                   MOJOLITE_NUM_THREADS=n)
+                   MOJOLITE_NUM_THREADS=n, OPENBLAS_THREAD_TIMEOUT="4", OMP_WAIT_POLICY="PASSIVE")
         out = f"/tmp/mojolite-matmul-{os.getpid()}-{threads}.json"
         cmd = [sys.executable, os.path.abspath(__file__), "--child", threads, "--json", out]
         if args.quick:

@@ -91,9 +91,10 @@ def _rate(run, ops_per_iter: float, n: int = 2_000_000, repeat: int = 7) -> floa
     return ops_per_iter * n / statistics.median(times) / 1e9
 
 
-def peaks() -> dict[str, float | None]:
-    """GFLOP/s (f32, bf16) and GOP/s (int8) of one core, for the current target: vector
-    instructions, and (`bf16_tiles`, `int8_tiles`) AMX tile products where the target has them.
+def probes() -> dict[str, tuple | None]:
+    """kind -> (run(n), operations per iteration) of the peak kernels for the current target:
+    vector instructions (`f32`, `bf16`, `int8`), and (`bf16_tiles`, `int8_tiles`) AMX tile
+    products where the target has them.
 
     None where the target has no such instruction: the portable code's products
     of loop-invariant values would be hoisted, so a "peak" would mean nothing."""
@@ -108,14 +109,20 @@ def peaks() -> dict[str, float | None]:
     tiles = np.zeros(16 * 64 * 4, np.int8)        # one tile's bytes, and room for a stored 16 x 16 x 4
     has_tiles = {kind: t.has("amx-tile") and t.has(f"amx-{kind}") for kind in ("bf16", "int8")}
     return {
-        "f32": _rate(lambda n: fma_chains(n, x), chains * w * 2),
-        "bf16": _rate(lambda n: bf16_chains(n, x, y), chains * w * 4) if has_bf16 else None,
-        "int8": _rate(lambda n: i8_chains(n, xi, yu, zi), chains * w * 8) if has_dot else None,
-        "bf16_tiles": _rate(lambda n: tile_chains(n, tiles, INT8=False), 4 * 16 * 16 * 32 * 2, n=200_000)
+        "f32": (lambda n: fma_chains(n, x), chains * w * 2),
+        "bf16": (lambda n: bf16_chains(n, x, y), chains * w * 4) if has_bf16 else None,
+        "int8": (lambda n: i8_chains(n, xi, yu, zi), chains * w * 8) if has_dot else None,
+        "bf16_tiles": (lambda n: tile_chains(n, tiles, INT8=False), 4 * 16 * 16 * 32 * 2)
         if has_tiles["bf16"] else None,
-        "int8_tiles": _rate(lambda n: tile_chains(n, tiles, INT8=True), 4 * 16 * 16 * 64 * 2, n=200_000)
+        "int8_tiles": (lambda n: tile_chains(n, tiles, INT8=True), 4 * 16 * 16 * 64 * 2)
         if has_tiles["int8"] else None,
     }
+
+
+def peaks() -> dict[str, float | None]:
+    """GFLOP/s (f32, bf16) and GOP/s (int8) of one core for the current target (see `probes`)."""
+    return {kind: _rate(*p, n=200_000 if kind.endswith("tiles") else 2_000_000) if p else None
+            for kind, p in probes().items()}
 
 
 if __name__ == "__main__":

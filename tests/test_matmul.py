@@ -153,7 +153,7 @@ def test_read_only_out_is_refused():
         ml.matmul(np.ones((2, 3), np.float32), np.ones((3, 2), np.float32), out=out)
 
 
-@pytest.mark.parametrize("kind", ["float", "int8"])
+@pytest.mark.parametrize("kind", ["f32", "bf16", "int8"])
 def test_blocking_follows_the_target(kind):
     """The tile uses the registers: AVX-512 (32 registers) gets a larger tile than AVX2 (16)."""
     from mojolite.stdlib.matmul import blocking
@@ -169,7 +169,7 @@ def test_aarch64_code_is_built_from_the_same_source():
     """The stdlib kernels compile for AArch64 (fmla / sdot), shown as assembly."""
     from mojolite.stdlib import matmul as mm
     with ml.use_target("aarch64"):
-        mr, nv, mc, kc, nc = mm.blocking("float")
+        mr, nv, mc, kc, nc = mm.blocking("f32")
     a = np.ones((8, 8), np.float32)
     bufs = (np.empty(mc * kc, np.float32), np.empty(nc * kc, np.float32), np.empty(mr * nv * 4, np.float32))
     asm = mm.gemm_f32.asm(a, a, a.copy(), *bufs, mc, kc, nc, 1, target="aarch64", MR=mr, NV=nv)
@@ -193,17 +193,17 @@ def test_bf16_pair_dot_path(target, m, k, n):
     a, b = operands("bf16", m, k, n, "F")
     out = np.empty((m, n), ml_dtypes.bfloat16)
     with ml.use_target(target):
-        mr, nv, mc, kc, nc = mm.blocking("float")
-        mm._run(a, b, out, "float", mc, nc, mr=mr, nv=nv, kc=kc, pairs=True)
+        mr, nv, mc, kc, nc = mm.blocking("bf16")
+        mm._run(a, b, out, "bf16", mc, nc, mr=mr, nv=nv, kc=kc, pairs=True)
     check("bf16", a, b, out)
 
 
 def test_bf16_candidates_include_the_pair_path_where_native():
     from mojolite.stdlib import matmul as mm
     with ml.use_target("x86-64-v4"):                 # AVX-512 without BF16: no such path
-        assert not any(c.get("pairs") for c in mm.candidates("float", 512, ml_dtypes.bfloat16))
+        assert not any(c.get("pairs") for c in mm.candidates("bf16", 512))
     if ml.target().has("avx512bf16"):
-        assert any(c.get("pairs") for c in mm.candidates("float", 512, ml_dtypes.bfloat16))
+        assert any(c.get("pairs") for c in mm.candidates("bf16", 512))
 
 
 @pytest.mark.parametrize("order", ["C", "F", "T"])
@@ -215,8 +215,8 @@ def test_f32_with_a_packed_or_read_in_place(m, k, n, order, direct):
     from mojolite.stdlib import matmul as mm
     a, b = operands("f32", m, k, n, order)
     out = np.empty((m, n), np.float32)
-    mr, nv, _, _, _ = mm.blocking("float")
-    mm._run(a, b, out, "float", 50, 100, mr=mr, nv=nv, kc=256, direct=direct)
+    mr, nv, _, _, _ = mm.blocking("f32")
+    mm._run(a, b, out, "f32", 50, 100, mr=mr, nv=nv, kc=256, direct=direct)
     check("f32", a, b, out)
 
 
@@ -225,10 +225,9 @@ def test_every_tuning_candidate_is_correct(dtype):
     """Each configuration autotuning may pick (other tiles, depths, the bf16 pair path), with
     blocks that are not multiples of the tile, stays inside its buffers (bounds checks are on)."""
     from mojolite.stdlib import matmul as mm
-    kind = "int8" if dtype == "int8" else "float"
     a, b = operands(dtype, 67, 45, 131)
-    _, _, mc, kc, _ = mm.blocking(kind)
-    for config in mm.candidates(kind, kc, a.dtype):
+    _, _, mc, kc, _ = mm.blocking(dtype)
+    for config in mm.candidates(dtype, kc):
         out = np.empty((67, 131), np.int32 if dtype == "int8" else a.dtype)
-        mm._run(a, b, out, kind, 50, 100, **config)      # mc, nc: no multiples of any tile
+        mm._run(a, b, out, dtype, 50, 100, **config)      # mc, nc: no multiples of any tile
         check(dtype, a, b, out)
