@@ -145,7 +145,7 @@ def run(threads: str, shapes) -> dict:
                 except Exception as e:                # e.g. torch._int_mm's shape rules
                     fns.pop(name, None)
                     row[f"{name}_error"] = str(e).splitlines()[0][:80]
-            work = {"peak": ops}
+            work = {}
             if probe[kind]:                            # the peak, in the same turns as the matmuls
                 fns["peak"], work["peak"] = _peak_turn(*probe[kind], seconds=_once(fns["mojolite"]))
             for name, seconds in _interleaved(fns).items():
@@ -178,11 +178,10 @@ def avx2_build(shapes) -> list[dict]:
     for m, k, n in shapes:
         a, b = rng.random((m, k), dtype=np.float32), rng.random((k, n), dtype=np.float32)
         out = np.empty((m, n), np.float32)
-        v3 = lambda fn: lambda: _on("x86-64-v3", fn)        # noqa: E731
-        ops = 2.0 * m * n * k
-        peak_turn, peak_ops = _peak_turn(*probe, seconds=_once(v3(lambda: ml.matmul(a, b, out))), target="x86-64-v3")
-        t = _interleaved({"v3": v3(lambda: ml.matmul(a, b, out)), "peak": peak_turn})
-        rate, peak = ops / t["v3"] / 1e9, peak_ops / t["peak"] / 1e9
+        run = lambda: _on("x86-64-v3", lambda: ml.matmul(a, b, out))      # noqa: E731
+        peak_turn, peak_ops = _peak_turn(*probe, seconds=_once(run), target="x86-64-v3")
+        t = _interleaved({"v3": run, "peak": peak_turn})
+        rate, peak = 2.0 * m * n * k / t["v3"] / 1e9, peak_ops / t["peak"] / 1e9
         rows.append({"shape": [m, k, n], "mojolite_v3": rate, "avx2_peak": peak})
         print(f"{f'{m}x{k}x{n}':>18s} {rate:9.1f}   peak {peak:6.1f}   {rate / peak:5.2f} of the AVX2 peak")
     return rows

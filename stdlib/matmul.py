@@ -7,9 +7,9 @@ panel, keeping its MR x NR tile of C in vector registers.  For f32 and int8
 each A panel runs against the whole B block, kept in L2, so C is walked
 along its rows (the order that let the caches stream it: +11% at 2048^3).
 MR, NR and the blocks come from the target at compile time (`blocking`):
-vector width and register count set the tile, cache sizes the blocks.  Edges are zero-padded
-in the packed panels (`_pack`) and partial tiles written element by element;
-nothing reads or writes out of bounds.
+vector width and register count set the tile, cache sizes the blocks.
+Edges are zero-padded in the packed panels (`_pack`) and partial tiles
+written element by element; nothing reads or writes out of bounds.
 
 - f32 @ f32 -> f32: FMAs; A is read in place where its rows or columns are
   contiguous (the microkernel broadcasts its elements), packed otherwise.
