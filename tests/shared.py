@@ -1,13 +1,16 @@
 """Kernels and data that the x86 tests (test_targets) and the AArch64 tests (test_neon) both
 run: a SIMD fma with a tail, 4-way int8 and 2-way bf16 products of W lanes, and inputs with
 the extremes (-128, 127, 255, i32 wrap-around, bf16 values whose products stay exact)."""
+from typing import TypeVar
+
 import ml_dtypes
 import numpy as np
 
 import mojolite as ml
-from mojolite import Const, Tensor, bf16, f32, i8, i32, kernel, u8
+from mojolite import Const, Tensor, bf16, f32, i8, i32, kernel
 
 BF16 = ml_dtypes.bfloat16
+A = TypeVar("A")
 
 
 @kernel
@@ -23,15 +26,8 @@ def vfma(x: Tensor[f32], y: Tensor[f32], out: Tensor[f32]):
 
 
 @kernel
-def dot_i8(acc: Tensor[i32], a: Tensor[i8], b: Tensor[i8], out: Tensor[i32], W: Const[int] = 16):
-    i = 0
-    while i + W <= acc.shape[0]:
-        out.store[W](i, ml.dot4_i8(acc.load[W](i), a.load[4 * W](4 * i), b.load[4 * W](4 * i)))
-        i += W
-
-
-@kernel
-def dot_u8(acc: Tensor[i32], a: Tensor[u8], b: Tensor[i8], out: Tensor[i32], W: Const[int] = 16):
+def dot4(acc: Tensor[i32], a: Tensor[A], b: Tensor[i8], out: Tensor[i32], W: Const[int] = 16):
+    """a: i8 or u8, the signed and the unsigned (VNNI) forms of the 4-way product."""
     i = 0
     while i + W <= acc.shape[0]:
         out.store[W](i, ml.dot4_i8(acc.load[W](i), a.load[4 * W](4 * i), b.load[4 * W](4 * i)))

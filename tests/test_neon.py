@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import cabi
-from shared import bf16_data, dot_bf16, dot_i8, dot_u8, i8_data, vfma
+from shared import bf16_data, dot4, dot_bf16, i8_data, vfma
 import mojolite as ml
 import mojolite.stdlib.matmul as mm
 from mojolite import SIMD, Tensor, bf16, f32, f64, i8, i16, i64, kernel, u16, u64
@@ -84,9 +84,9 @@ def dot_objects():
     for target in DOT_TARGETS:
         objs = []
         for w in (4, 16):
-            objs.append((ml.compile_object(dot_i8, acc, a, b, acc, W=w, target=target, symbol=f"dot_i8_w{w}"),
+            objs.append((ml.compile_object(dot4, acc, a, b, acc, W=w, target=target, symbol=f"dot_i8_w{w}"),
                          "sdot"))
-            objs.append((ml.compile_object(dot_u8, acc, au, b, acc, W=w, target=target, symbol=f"dot_u8_w{w}"),
+            objs.append((ml.compile_object(dot4, acc, au, b, acc, W=w, target=target, symbol=f"dot_u8_w{w}"),
                          "usdot"))
             objs.append((ml.compile_object(dot_bf16, facc, fa, fb, facc, W=w, target=target,
                                            symbol=f"dot_bf16_w{w}"), "bfdot"))

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import mojolite as ml
-from shared import bf16_data, dot_bf16, dot_i8, dot_u8, i8_data, vfma
+from shared import bf16_data, dot4, dot_bf16, i8_data, vfma
 from mojolite import Tensor, bf16, f32, f64, i8, i32, i64, kernel, u8
 from mojolite.runtime.target import PRESETS, host, preset
 
@@ -245,10 +245,10 @@ def test_dot4_i8_exact(target, w):
     assert want[0] == 2**31 - 1 + 4 * 16384 - 2**32               # the reference wraps too
     with ml.use_target(target):
         out = np.zeros_like(acc)
-        dot_i8(acc, a, b, out, W=w)
+        dot4(acc, a, b, out, W=w)
         np.testing.assert_array_equal(out, want)
         out = np.zeros_like(acc)
-        dot_u8(acc, au, b, out, W=w)
+        dot4(acc, au, b, out, W=w)
         np.testing.assert_array_equal(out, want_u)
 
 
@@ -283,10 +283,10 @@ def test_host_asm_uses_dot_instructions():
     facc, fa, fb = bf16_data(64, np.random.default_rng(0))
     out, fout = np.zeros_like(acc), np.zeros_like(facc)
     for w in (4, 16):
-        assert "vpdpbusd" in dot_i8.asm(acc, a, b, out, W=w, target="host")
-        assert "vpdpbusd" in dot_u8.asm(acc, au, b, out, W=w, target="host")
+        assert "vpdpbusd" in dot4.asm(acc, a, b, out, W=w, target="host")
+        assert "vpdpbusd" in dot4.asm(acc, au, b, out, W=w, target="host")
         assert "vdpbf16ps" in dot_bf16.asm(facc, fa, fb, fout, W=w, target="host")
-    assert "vpdpbusd" not in dot_i8.asm(acc, a, b, out, W=16, target="x86-64")
+    assert "vpdpbusd" not in dot4.asm(acc, a, b, out, W=16, target="x86-64")
     assert "vdpbf16ps" not in dot_bf16.asm(facc, fa, fb, fout, W=16, target="x86-64")
 
 
@@ -300,12 +300,12 @@ def test_aarch64_dot_instructions(w):
     acc, a, au, b = i8_data(64, np.random.default_rng(1))
     facc, fa, fb = bf16_data(64, np.random.default_rng(1))
     out, fout = np.zeros_like(acc), np.zeros_like(facc)
-    full = [words(dot_i8.asm(acc, a, b, out, W=w, target="aarch64")),
-            words(dot_u8.asm(acc, au, b, out, W=w, target="aarch64")),
+    full = [words(dot4.asm(acc, a, b, out, W=w, target="aarch64")),
+            words(dot4.asm(acc, au, b, out, W=w, target="aarch64")),
             words(dot_bf16.asm(facc, fa, fb, fout, W=w, target="aarch64"))]
     assert "sdot" in full[0] and "usdot" in full[1] and "bfdot" in full[2]
-    base = [words(dot_i8.asm(acc, a, b, out, W=w, target="aarch64-base")),
-            words(dot_u8.asm(acc, au, b, out, W=w, target="aarch64-base")),
+    base = [words(dot4.asm(acc, a, b, out, W=w, target="aarch64-base")),
+            words(dot4.asm(acc, au, b, out, W=w, target="aarch64-base")),
             words(dot_bf16.asm(facc, fa, fb, fout, W=w, target="aarch64-base"))]
     for ws in base:
         assert not ws & {"sdot", "usdot", "udot", "bfdot"}
