@@ -163,7 +163,8 @@ def test_tile_code_configures_and_releases_the_tiles():
 # -- the stdlib matmul on tiles ---------------------------------------------------------------
 
 SHAPES = [(1, 1, 1), (16, 64, 16), (17, 65, 33), (31, 1, 100), (100, 300, 7), (129, 257, 65), (300, 70, 500),
-          (40, 1000, 70), (33, 2049, 65)]           # K in several steps of the B panel slice
+          (40, 1000, 70), (33, 2049, 65), (20, 8300, 40), (17, 16500, 33)]   # the last two: K in several
+                                                    # steps of the B panel slice (bf16; int8)
 
 
 def operand(dtype, shape, layout):
