@@ -90,38 +90,43 @@ def pack_a_i8(a: Tensor[i8], ap: Tensor[i32], apoff: int, ic: int, pc: int, mc: 
 @kernel
 def pack_b_i8(b: Tensor[i8], bp: Tensor[i32], colsum: Tensor[i32], pc: int, jc: int, kc: int, nc: int,
               parts: int, NR: Const[int]):
-    """For each group of 4 k and each column, the 4 bytes as one i32; and the column sums."""
+    """For each group of 4 k and each column, the 4 bytes as one i32; and the column sums.
+    Each thread takes a run of neighbouring panels and reads B a group of rows at a time
+    across all of them (a panel at a time, every 16 bytes read came from a new page)."""
     w = ml.simd_width(i32)
     kc4 = (kc + 3) // 4
+    panels = (nc + NR - 1) // NR
     for part in ml.parallel_range(parts):
-        for r in range(part, (nc + NR - 1) // NR, parts):
-            cols = min(NR, nc - r * NR)
-            for j0 in range(0, NR, w):
-                col = jc + r * NR + j0
-                if j0 + w <= cols:                              # w whole columns, as vectors
-                    total = SIMD[i32, w](0)
-                    for p in range(kc4):
-                        packed = SIMD[i32, w](0)
+        first, last = part * panels // parts, (part + 1) * panels // parts
+        whole = min(last, nc // NR)                     # panels of NR columns
+        for r in range(first, whole):
+            for j0 in ml.static_range(0, NR, w):
+                colsum.store[w](r * NR + j0, SIMD[i32, w](0))
+        for p in range(kc4):
+            for r in range(first, whole):
+                for j0 in ml.static_range(0, NR, w):
+                    packed = SIMD[i32, w](0)
+                    total = colsum.load[w](r * NR + j0)
+                    for t in ml.static_range(4):
+                        if 4 * p + t < kc:
+                            v = b.load[w](pc + 4 * p + t, jc + r * NR + j0).cast(i32)
+                            total += v
+                            packed |= (v & 255) << (8 * t)
+                    bp.store[w]((r * kc4 + p) * NR + j0, packed)
+                    colsum.store[w](r * NR + j0, total)
+        for r in range(max(first, whole), last):       # the edge panel: column by column
+            for j in range(NR):
+                s = i32(0)
+                for p in range(kc4):
+                    group = i32(0)
+                    if r * NR + j < nc:
                         for t in ml.static_range(4):
                             if 4 * p + t < kc:
-                                v = b.load[w](pc + 4 * p + t, col).cast(i32)
-                                total += v
-                                packed |= (v & 255) << (8 * t)
-                        bp.store[w]((r * kc4 + p) * NR + j0, packed)
-                    colsum.store[w](r * NR + j0, total)
-                else:                                           # the edge: column by column
-                    for j in range(j0, j0 + w):
-                        s = i32(0)
-                        for p in range(kc4):
-                            group = i32(0)
-                            if j < cols:
-                                for t in ml.static_range(4):
-                                    if 4 * p + t < kc:
-                                        e = i32(b[pc + 4 * p + t, jc + r * NR + j])
-                                        s += e
-                                        group |= (e & 255) << (8 * t)
-                            bp[(r * kc4 + p) * NR + j] = group
-                        colsum[r * NR + j] = s
+                                e = i32(b[pc + 4 * p + t, jc + r * NR + j])
+                                s += e
+                                group |= (e & 255) << (8 * t)
+                    bp[(r * kc4 + p) * NR + j] = group
+                colsum[r * NR + j] = s
 
 
 @kernel
