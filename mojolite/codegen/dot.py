@@ -124,8 +124,8 @@ def _neon_dot(lw, signed_a):
 
 def _generic_i8(lw, acc, a, b, width, signed_a):
     """Products widened to i32, summed in pairs, then pairs of pairs: the shape x86's
-    instruction selection turns into `pmaddwd` (16-bit products summed in pairs; 7x the
-    speed of summing lanes 4 apart on x86-64-v3)."""
+    instruction selection turns into `pmaddwd` (16-bit products summed in pairs; than
+    summing lanes 4 apart, the int8 matmul ran 4.8x faster on x86-64-v3, 3x on x86-64-v4)."""
     bb = lw.b
     wide = ll.VectorType(I32, 4 * width)
     prod = bb.mul((bb.sext if signed_a else bb.zext)(a, wide), bb.sext(b, wide))
