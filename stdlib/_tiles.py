@@ -1,15 +1,16 @@
 """The matmul on AMX tile units (targets with amx-int8 / amx-bf16): int8 and bf16.
 
-Each 32 x 32 block of C is four 16 x 16 tiles accumulated over all of K in
-tile registers 0-3, from two A tiles (4, 5: 16 rows x 64 bytes) and two B
+Each 32 x 32 block of C is four 16 x 16 tiles accumulated over K in tile
+registers 0-3, from two A tiles (4, 5: 16 rows x 64 bytes) and two B
 tiles (6, 7: 16 groups of k x 16 columns) per step of 64 bytes of k:
 
   A block, packed   tiles of 16 rows x 64 bytes, each contiguous    zero past M and K
   B panels, packed  bp[(r*kg + g)*32 + j] = the G values          G = 4 (int8), 2 (bf16 bits)
                     b[G*g + q, jc + 32r + j], q < G, in one i32    zero past K and N
 
-K is not blocked (the accumulators never leave the tiles until the end), so
-the blocks are sized from K: `tile_blocking`.  int8 x int8 -> i32 uses
+K is packed whole and taken in steps as deep as L2 allows (8192 bf16, 16384
+int8 here), the accumulators leaving their tiles only between steps; the
+blocks are sized from K: `tile_blocking`.  int8 x int8 -> i32 uses
 `tdpbssd` (signed x signed: no +128 shift); bf16 -> bf16 uses `tdpbf16ps`
 into f32, rounded once to bf16 when the tile is written.  Only the public API
 of mojolite is used.
