@@ -20,7 +20,7 @@ from .dtypes import DType, bool_, i8, i16, i32, i64, u8, u16, u32, u64, bf16, f3
 from .errors import CompileError, ConstError, KernelTypeError, UndefinedNameError, UnsupportedError
 from .aot import CompiledObject, compile_object
 from .kernel import Kernel, kernel
-from .lang import (comptime, dot2_bf16, dot4_i8, fma, parallel_range, select, simd_width, static_range,
+from .lang import (comptime, dot2_bf16, dot2_i16, dot4_i8, fma, parallel_range, select, simd_width, static_range,
                    target, thread_index)
 from .mltypes import SIMD, Const, Tensor
 from .tiles import tile_dot2_bf16, tile_dot4_i8, tile_load, tile_store, tile_zero
@@ -44,7 +44,7 @@ __all__ = [
     "bool_", "i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64", "bf16", "f32", "f64",
     "CompileError", "UnsupportedError", "UndefinedNameError", "KernelTypeError", "ConstError",
     "Target", "target", "use_target", "comptime", "static_range", "parallel_range",
-    "simd_width", "fma", "select", "dot4_i8", "dot2_bf16", "matmul",
+    "simd_width", "fma", "select", "dot4_i8", "dot2_i16", "dot2_bf16", "matmul",
     "thread_index", "num_threads", "get_num_threads", "autotune",
     "tile_zero", "tile_load", "tile_store", "tile_dot4_i8", "tile_dot2_bf16",
 ]

@@ -207,8 +207,8 @@ class Select(Expr):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Dot(Expr):
-    """`ml.dot4_i8(acc, a, b)` / `ml.dot2_bf16(acc, a, b)`: groups of 4 (2) products added to each lane."""
-    kind: str          # "i8x4" or "bf16x2"
+    """`ml.dot4_i8` / `ml.dot2_i16` / `ml.dot2_bf16(acc, a, b)`: groups of 4 (2) products added to each lane."""
+    kind: str          # "i8x4", "i16x2" or "bf16x2"
     acc: Expr
     a: Expr
     b: Expr

@@ -4,7 +4,7 @@ Owns: `comptime` (mark a Python function as callable from kernels at compile
 time), `static_range` (unrolled at compile time), `parallel_range` (a loop
 whose iterations may run on all cores), the compile-time target queries
 (`target`, `simd_width`) and the SIMD operations (`fma`, `select`,
-`dot4_i8`, `dot2_bf16`).  Called from plain Python they behave
+`dot4_i8`, `dot2_i16`, `dot2_bf16`).  Called from plain Python they behave
 like their Python counterparts, so a kernel's source also runs as Python.
 """
 from __future__ import annotations
@@ -76,6 +76,13 @@ def dot4_i8(acc, a, b):
     import numpy as np
     prod = np.asarray(a, np.int32) * np.asarray(b, np.int32)
     return np.asarray(acc, np.int32) + prod.reshape(-1, 4).sum(axis=1, dtype=np.int32)
+
+
+def dot2_i16(acc, a, b):
+    """acc[j] + a[2j]*b[2j] + a[2j+1]*b[2j+1]: an int16 pair dot into i32 lanes (wrapping like i32)."""
+    import numpy as np
+    prod = np.asarray(a, np.int32) * np.asarray(b, np.int32)
+    return np.asarray(acc, np.int32) + prod.reshape(-1, 2).sum(axis=1, dtype=np.int32)
 
 
 def dot2_bf16(acc, a, b):

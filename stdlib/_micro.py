@@ -3,7 +3,8 @@
 `micro_f32` multiplies an f32 A panel by an f32 B panel with FMAs (or bf16
 panels packed in pairs of k with pair dot products);
 `micro_i8` multiplies an int8 A panel (u8 when shifted by +128) by an i8 B
-panel with 4-way dot products into i32 lanes.  Both write the tile to `c`
+panel with 4-way dot products into i32 lanes (or, widened to i16, pair dot
+products).  Both write the tile to `c`
 at (row, col): stored on the first K block, added after; a partial tile
 (at the right or bottom edge) goes through the small buffer `ct` and is
 written element by element, so nothing outside C is touched.
@@ -102,23 +103,29 @@ def write_tile_i32(acc_c: Tensor[i32], ctoff: int, c: Tensor[i32], colsum: Tenso
 
 @kernel
 def micro_i8(ap: Tensor[i32], bp: Tensor[i32], c: Tensor[i32], ct: Tensor[i32], colsum: Tensor[i32],
-             aoff: int, boff: int, ctoff: int, csoff: int, kc4: int, row: int, col: int, mr: int, nr: int,
-             first: bool, MR: Const[int], NV: Const[int], SHIFT: Const[bool]):
-    """Packed groups of 4 bytes (one i32): A's are u8 where SHIFT (x86 VNNI), else i8."""
+             aoff: int, boff: int, ctoff: int, csoff: int, kg: int, row: int, col: int, mr: int, nr: int,
+             first: bool, MR: Const[int], NV: Const[int], SHIFT: Const[bool], PAIRS: Const[bool] = False):
+    """Packed groups of 4 bytes (one i32; `kg` of them): A's are u8 where SHIFT (x86 VNNI),
+    else i8.  PAIRS: groups of 2 values widened to i16 instead (x86 without VNNI: `dot2_i16`
+    is one `pmaddwd` a vector, where 4-way sums without the instruction shuffle lanes)."""
     w = ml.simd_width(i32)
     NR = NV * w
     acc = [SIMD[i32, w](0)] * (MR * NV)
-    bv = [SIMD[ml.i8, 4 * w](0)] * NV
-    for p in range(kc4):
+    bv = [SIMD[i32, w](0)] * NV
+    for p in range(kg):
         for j in ml.static_range(NV):
             bp.prefetch(boff + (p + 4) * NR + j * w)
         for j in ml.static_range(NV):
-            bv[j] = bp.load[w](boff + p * NR + j * w).bitcast(ml.i8)
+            bv[j] = bp.load[w](boff + p * NR + j * w)
         for i in ml.static_range(MR):
             group = SIMD[i32, w](ap[aoff + p * MR + i])
-            av = group.bitcast(ml.u8) if SHIFT else group.bitcast(ml.i8)
             for j in ml.static_range(NV):
-                acc[i * NV + j] = ml.dot4_i8(acc[i * NV + j], av, bv[j])
+                if PAIRS:
+                    acc[i * NV + j] = ml.dot2_i16(acc[i * NV + j], group, bv[j])
+                elif SHIFT:
+                    acc[i * NV + j] = ml.dot4_i8(acc[i * NV + j], group.bitcast(ml.u8), bv[j].bitcast(ml.i8))
+                else:
+                    acc[i * NV + j] = ml.dot4_i8(acc[i * NV + j], group.bitcast(ml.i8), bv[j].bitcast(ml.i8))
     if mr == MR and nr == NR:
         for j in ml.static_range(NV):
             fix = SIMD[i32, w](0)
@@ -135,4 +142,3 @@ def micro_i8(ap: Tensor[i32], bp: Tensor[i32], c: Tensor[i32], ct: Tensor[i32], 
             for j in ml.static_range(NV):
                 ct.store[w](ctoff + i * NR + j * w, acc[i * NV + j])
         write_tile_i32(ct, ctoff, c, colsum, row, col, csoff, mr, nr, first, NR=NR, SHIFT=SHIFT)
-

@@ -8,7 +8,8 @@ group one i32 whose byte t is the value at k = 4p + t:
   ap[apoff + (q*kc4 + p)*MR + i] = a[ic + q*MR + i, pc + 4p : pc + 4p + 4]   (^ 0x80 where SHIFT)
   bp[(r*kc4 + p)*NR + j]         = b[pc + 4p : pc + 4p + 4, jc + r*NR + j]
   colsum[r*NR + j]              = sum over the block's k of b[k, jc + r*NR + j]
-bf16 panels for the pair dot products (`dot2_bf16`), from the arrays' bits (int16 views):
+Pairs of k for the pair dot products, one i32 each: bf16 (`dot2_bf16`, from the arrays' bits,
+int16 views), or int8 widened to i16 (`dot2_i16`):
   ap[apoff + (q*kc2 + p)*MR + i] = a[ic + q*MR + i, pc + 2p] | a[..., pc + 2p + 1] << 16
   bp[bpoff + (r*kc2 + p)*NR + j] = b[pc + 2p, jc + r*NR + j] | b[pc + 2p + 1, ...] << 16
 Past an edge every value is 0 (an A row past M may hold anything: its B partner is 0).
@@ -130,9 +131,10 @@ def pack_b_i8(b: Tensor[i8], bp: Tensor[i32], colsum: Tensor[i32], pc: int, jc: 
 
 
 @kernel
-def pack_a_pairs(a: Tensor[i16], ap: Tensor[i32], apoff: int, ic: int, pc: int, mc: int, kc: int,
+def pack_a_pairs(a: Tensor[Q], ap: Tensor[i32], apoff: int, ic: int, pc: int, mc: int, kc: int,
                  MR: Const[int]):
-    """bf16 A (as its bits) in pairs of k, one i32 each: element k in the low half."""
+    """A in pairs of k, one i32 each, element k in the low half: 16-bit values (bf16 bits,
+    Q = i16) or int8 ones widened (Q = i8)."""
     kc2 = (kc + 1) // 2
     for q in range(0, (mc + MR - 1) // MR):
         rows = min(MR, mc - q * MR)
@@ -142,7 +144,7 @@ def pack_a_pairs(a: Tensor[i16], ap: Tensor[i32], apoff: int, ic: int, pc: int, 
             p = 0
             if i < rows:
                 while 2 * p + 32 <= kc:                        # 16 pairs from one 64-byte load
-                    pairs = a.load[32](row, pc + 2 * p).bitcast(i32)
+                    pairs = a.load[32](row, pc + 2 * p).cast(i16).bitcast(i32)
                     for g in ml.static_range(16):
                         ap[base + (p + g) * MR + i] = pairs[g]
                     p += 16
@@ -157,28 +159,30 @@ def pack_a_pairs(a: Tensor[i16], ap: Tensor[i32], apoff: int, ic: int, pc: int, 
 
 
 @kernel
-def pack_b_pairs(b: Tensor[i16], bp: Tensor[i32], bpoff: int, pc: int, jc: int, kc: int, nc: int,
-                 NR: Const[int]):
-    """bf16 B (as its bits) in pairs of k for each column, one i32 each."""
+def pack_b_pairs(b: Tensor[Q], bp: Tensor[i32], bpoff: int, pc: int, jc: int, kc: int, nc: int,
+                 parts: int, NR: Const[int]):
+    """B in pairs of k for each column, one i32 each: 16-bit values (bf16 bits) or int8
+    widened.  `parts`: how many threads share the panels."""
     w = ml.simd_width(i32)
     kc2 = (kc + 1) // 2
-    for r in ml.parallel_range(0, (nc + NR - 1) // NR):
-        cols = min(NR, nc - r * NR)
-        for j0 in range(0, NR, w):
-            col = jc + r * NR + j0
-            for p in range(kc2):
-                out = bpoff + (r * kc2 + p) * NR + j0
-                if j0 + w <= cols:
-                    lo = b.load[w](pc + 2 * p, col).cast(i32) & 65535
-                    hi = SIMD[i32, w](0)
-                    if 2 * p + 1 < kc:
-                        hi = b.load[w](pc + 2 * p + 1, col).cast(i32) << 16
-                    bp.store[w](out, lo | hi)
-                else:
-                    for j in range(w):
-                        pair = i32(0)
-                        if j0 + j < cols:
-                            pair = i32(b[pc + 2 * p, col + j]) & 65535
-                            if 2 * p + 1 < kc:
-                                pair |= i32(b[pc + 2 * p + 1, col + j]) << 16
-                        bp[out + j] = pair
+    for part in ml.parallel_range(parts):
+        for r in range(part, (nc + NR - 1) // NR, parts):
+            cols = min(NR, nc - r * NR)
+            for j0 in range(0, NR, w):
+                col = jc + r * NR + j0
+                for p in range(kc2):
+                    out = bpoff + (r * kc2 + p) * NR + j0
+                    if j0 + w <= cols:
+                        lo = b.load[w](pc + 2 * p, col).cast(i32) & 65535
+                        hi = SIMD[i32, w](0)
+                        if 2 * p + 1 < kc:
+                            hi = b.load[w](pc + 2 * p + 1, col).cast(i32) << 16
+                        bp.store[w](out, lo | hi)
+                    else:
+                        for j in range(w):
+                            pair = i32(0)
+                            if j0 + j < cols:
+                                pair = i32(b[pc + 2 * p, col + j]) & 65535
+                                if 2 * p + 1 < kc:
+                                    pair |= i32(b[pc + 2 * p + 1, col + j]) << 16
+                            bp[out + j] = pair

@@ -17,7 +17,8 @@ written element by element; nothing reads or writes out of bounds.
   CPU `vdpbf16ps` is half as fast as f32 FMAs), one C block accumulated in
   f32 over all of K, then rounded once to bf16.
 - i8 @ i8 -> i32 (exact): 4-way dot products; with x86 VNNI (u8 x i8) A is
-  packed as a + 128 and 128 x the column sums of B are subtracted.
+  packed as a + 128 and 128 x the column sums of B are subtracted; x86 without
+  VNNI widens both to i16 pairs while packing, for pair dot products (`pmaddwd`).
 
 Where the CPU has AMX (and the OS allows it), int8 and bf16 run on the tile units
 instead (`_tiles`).  Each problem's call — blocks, buffers, configuration — is
@@ -49,7 +50,7 @@ def blocking(kind: str = "f32") -> tuple[int, int, int, int, int]:
     nv = 2 if regs <= 16 else 4
     mr = (regs - nv - 2) // nv                      # accumulators, B vectors, one A broadcast
     nr = nv * t.vector_bits // 32
-    size = 1 if kind == "int8" else 4               # bytes of one k of a packed row
+    size = (2 if i8_pairs() else 1) if kind == "int8" else 4      # bytes of one k of a packed row
     if kind == "bf16":
         # C blocks accumulate all of K per thread, A and B packed per block: a B panel slice
         # of ~128 KiB, the B block in L3 (narrower blocks would pack A again per block)
@@ -70,6 +71,16 @@ def vnni_shift() -> bool:
     """Whether int8 products use x86 VNNI's u8 x i8 form (A shifted by +128)."""
     t = ml.target()
     return t.arch == "x86_64" and (t.has("avx512vnni") or t.has("avxvnni"))
+
+
+@ml.comptime
+def i8_pairs() -> bool:
+    """Whether int8 products go through i16 pairs (`dot2_i16`, one `pmaddwd` a vector): x86
+    without VNNI, where the 4-way sums have to shuffle lanes across vectors (int8 matmul
+    2048^3: x86-64-v3 69 -> 150 GOP/s, x86-64-v4 126 -> 195).  AArch64 without dotprod keeps
+    the 4-way form: not measured there."""
+    t = ml.target()
+    return t.arch == "x86_64" and not vnni_shift()
 
 
 @kernel
@@ -128,7 +139,7 @@ def gemm_bf16(a: Tensor[bf16], b: Tensor[bf16], c: Tensor[bf16], a16: Tensor[ml.
                     pack_b(b, bp, boff, pc, jc, kc, nc, 1, NR=NR)
                     pack_a(a, ap, aoff, ic, pc, mc, kc, MR=MR)
                 else:
-                    pack_b_pairs(b16, bp, boff, pc, jc, kc, nc, NR=NR)
+                    pack_b_pairs(b16, bp, boff, pc, jc, kc, nc, 1, NR=NR)
                     pack_a_pairs(a16, ap, aoff, ic, pc, mc, kc, MR=MR)
                 for jr in range(0, nc, NR):
                     for ir in range(0, mc, MR):
@@ -142,28 +153,36 @@ def gemm_bf16(a: Tensor[bf16], b: Tensor[bf16], c: Tensor[bf16], a16: Tensor[ml.
 @kernel
 def gemm_i8(a: Tensor[i8], b: Tensor[i8], c: Tensor[i32], ap: Tensor[i32], bp: Tensor[i32],
             ct: Tensor[i32], colsum: Tensor[i32], mc_max: int, kc_max: int, nc_max: int, parts: int,
-            MR: Const[int], NV: Const[int], SHIFT: Const[bool]):
-    """Packed panels hold groups of 4 bytes as i32; A's are a + 128 (u8) where SHIFT (x86 VNNI)."""
+            MR: Const[int], NV: Const[int], SHIFT: Const[bool], PAIRS: Const[bool]):
+    """Packed panels hold groups of 4 bytes as i32; A's are a + 128 (u8) where SHIFT (x86 VNNI).
+    PAIRS: groups of 2 values widened to i16 instead (`i8_pairs`)."""
     NR = NV * ml.simd_width(i32)
+    G = 2 if PAIRS else 4                           # k per packed element
     m, k = a.shape
     n = b.shape[1]
     for jc in range(0, n, nc_max):
         nc = min(nc_max, n - jc)
         for pc in range(0, k, kc_max):
             kc = min(kc_max, k - pc)
-            kc4 = (kc + 3) // 4
-            pack_b_i8(b, bp, colsum, pc, jc, kc, nc, parts, NR=NR)
+            kg = (kc + G - 1) // G
+            if PAIRS:
+                pack_b_pairs(b, bp, 0, pc, jc, kc, nc, parts, NR=NR)
+            else:
+                pack_b_i8(b, bp, colsum, pc, jc, kc, nc, parts, NR=NR)
             for blk in ml.parallel_range((m + mc_max - 1) // mc_max):
                 ic = blk * mc_max
                 mc = min(mc_max, m - ic)
                 t = ml.thread_index()
-                apoff = t * mc_max * kc_max // 4
-                pack_a_i8(a, ap, apoff, ic, pc, mc, kc, MR=MR, SHIFT=SHIFT)
+                apoff = t * mc_max * kc_max // G
+                if PAIRS:
+                    pack_a_pairs(a, ap, apoff, ic, pc, mc, kc, MR=MR)
+                else:
+                    pack_a_i8(a, ap, apoff, ic, pc, mc, kc, MR=MR, SHIFT=SHIFT)
                 for ir in range(0, mc, MR):          # one A panel against the B block (in L2)
                     for jr in range(0, nc, NR):
-                        micro_i8(ap, bp, c, ct, colsum, apoff + ir * kc4, jr * kc4, t * MR * NR, jr, kc4,
+                        micro_i8(ap, bp, c, ct, colsum, apoff + ir * kg, jr * kg, t * MR * NR, jr, kg,
                                  ic + ir, jc + jr, min(MR, mc - ir), min(NR, nc - jr), pc == 0,
-                                 MR=MR, NV=NV, SHIFT=SHIFT)
+                                 MR=MR, NV=NV, SHIFT=SHIFT, PAIRS=PAIRS)
 
 
 RESULT = {np.dtype(np.float32): np.dtype(np.float32), bf16.numpy: bf16.numpy, np.dtype(np.int8): np.dtype(np.int32)}
@@ -314,9 +333,10 @@ def _prepare(a, b, out, kind: str, mc: int, nc: int, config: dict):
         cblk = _buffer("cblk", threads * mc * nc, np.float32).reshape(threads * mc, nc)
         gemm = _bound(gemm_bf16, MR=mr, NV=nv)
         return lambda a, b, out: gemm(a, b, out, a.view(np.int16), b.view(np.int16), ap, bp, ct, cblk, mc, kc, nc)
-    ap, bp = _buffer("ap", threads * mc * kc // 4, np.int32), _buffer("bp", nc * kc // 4, np.int32)
-    colsum, shift = _buffer("colsum", nc, np.int32), vnni_shift()
-    gemm = _bound(gemm_i8, MR=mr, NV=nv, SHIFT=shift)
+    per = 2 if i8_pairs() else 4
+    ap, bp = _buffer("ap", threads * mc * kc // per, np.int32), _buffer("bp", nc * kc // per, np.int32)
+    colsum = _buffer("colsum", nc, np.int32)
+    gemm = _bound(gemm_i8, MR=mr, NV=nv, SHIFT=vnni_shift(), PAIRS=per == 2)
     return lambda a, b, out: gemm(a, b, out, ap, bp, ct, colsum, mc, kc, nc, parts)
 
 

@@ -81,13 +81,16 @@ def test_larger_shapes_cross_blocks(dtype, m, k, n):
     check(dtype, a, b, ml.matmul(a, b))
 
 
+@pytest.mark.parametrize("target, k", [("host", 1031), ("x86-64-v3", 2100)])
 @pytest.mark.parametrize("value_a, value_b", [(-128, -128), (127, 127), (-128, 127), (127, -128)])
-def test_int8_extremes_are_exact(value_a, value_b):
-    """All -128 / 127: the largest sums, and the +128 shift of the VNNI path at its limits."""
-    a = np.full((37, 1031), value_a, np.int8)
-    b = np.full((1031, 45), value_b, np.int8)
-    c = ml.matmul(a, b)
-    assert np.all(c == value_a * value_b * 1031)
+def test_int8_extremes_are_exact(target, k, value_a, value_b):
+    """All -128 / 127: the largest sums, the +128 shift of the VNNI path at its limits, and
+    (x86-64-v3) the i16 pair path, with K across two K blocks."""
+    a = np.full((37, k), value_a, np.int8)
+    b = np.full((k, 45), value_b, np.int8)
+    with ml.use_target(target):
+        c = ml.matmul(a, b)
+    assert np.all(c == value_a * value_b * k)
 
 
 @pytest.mark.parametrize("target", ["x86-64", "x86-64-v3", "x86-64-v4", "host"])
@@ -180,7 +183,7 @@ def test_aarch64_code_is_built_from_the_same_source():
     ibufs = (np.empty(mc * kc // 4, np.int32), np.empty(nc * kc // 4, np.int32), np.empty(mr * nv * 4, np.int32),
              np.empty(nc, np.int32))
     asm = mm.gemm_i8.asm(ai, ai, np.empty((8, 8), np.int32), *ibufs, mc, kc, nc, 1, target="aarch64",
-                         MR=mr, NV=nv, SHIFT=False)
+                         MR=mr, NV=nv, SHIFT=False, PAIRS=False)
     assert "sdot" in asm
 
 

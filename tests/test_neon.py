@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import cabi
-from shared import bf16_data, dot4, dot_bf16, i8_data, vfma
+from shared import bf16_data, dot4, dot_bf16, dot_i16, i8_data, i16_data, vfma
 import mojolite as ml
 import mojolite.stdlib.matmul as mm
 from mojolite import SIMD, Tensor, bf16, f32, f64, i8, i16, i64, kernel, u16, u64
@@ -122,6 +122,23 @@ def test_dot_primitives_run_exact(dot_objects, target, tmp_path):
     for call, expected, result in zip(calls, want, cabi.run(calls, tmp_path, cross=True)):
         assert result.status == 0, call.obj.symbol
         np.testing.assert_array_equal(result.arrays[3], expected, err_msg=f"{call.obj.symbol} on {target}")
+
+
+@runs_on_qemu
+def test_dot2_i16_runs_exact(tmp_path):
+    """dot2_i16 (no dedicated instruction) equals NumPy's exactly under qemu, on i16 lanes and
+    on i32 lanes holding the pairs, W = 4 and 16."""
+    acc, a, b = i16_data(64, np.random.default_rng(3))
+    calls = []
+    for w in (4, 16):
+        for name, x, y in (("i16", a, b), ("pairs", a.view(np.int32), b.view(np.int32))):
+            obj = ml.compile_object(dot_i16, acc, x, y, acc, W=w, target="aarch64-base", symbol=f"dot_{name}_w{w}")
+            calls.append(cabi.Call(obj, [acc, x, y, np.full_like(acc, 7)]))
+    with np.errstate(over="ignore"):
+        want = ml.dot2_i16(acc, a, b)
+    for call, result in zip(calls, cabi.run(calls, tmp_path, cross=True)):
+        assert result.status == 0, call.obj.symbol
+        np.testing.assert_array_equal(result.arrays[3], want, err_msg=call.obj.symbol)
 
 
 # -- FMA and reductions, run -----------------------------------------------------------------------

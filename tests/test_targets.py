@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import mojolite as ml
-from shared import bf16_data, dot4, dot_bf16, i8_data, vfma
-from mojolite import Tensor, bf16, f32, f64, i8, i32, i64, kernel, u8
+from shared import bf16_data, dot4, dot_bf16, dot_i16, i8_data, i16_data, vfma
+from mojolite import Tensor, bf16, f32, f64, i8, i16, i32, i64, kernel, u8
 from mojolite.runtime.target import PRESETS, host, preset
 
 HOST = host()
@@ -255,6 +255,23 @@ def test_dot4_i8_exact(target, w):
 @runs_x86_presets
 @pytest.mark.parametrize("target", DOT_TARGETS)
 @pytest.mark.parametrize("w", [2, 4, 16, 32])
+def test_dot2_i16_exact(target, w):
+    """dot2_i16 equals ml.dot2_i16 on NumPy exactly, wrapping like i32; on i16 lanes or on
+    i32 lanes holding the pairs."""
+    acc, a, b = i16_data(64, np.random.default_rng(w))
+    with np.errstate(over="ignore"):
+        want = ml.dot2_i16(acc, a, b)
+    assert want[0] == -2**31                                      # 2 * 2**30 wrapped
+    with ml.use_target(target):
+        for x, y in ((a, b), (a.view(np.int32), b.view(np.int32))):
+            out = np.zeros_like(acc)
+            dot_i16(acc, x, y, out, W=w)
+            np.testing.assert_array_equal(out, want)
+
+
+@runs_x86_presets
+@pytest.mark.parametrize("target", DOT_TARGETS)
+@pytest.mark.parametrize("w", [2, 4, 16, 32])
 def test_dot2_bf16_exact(target, w):
     """dot2_bf16 equals ml.dot2_bf16 on NumPy exactly where products and sums are representable."""
     acc, a, b = bf16_data(64, np.random.default_rng(w))
@@ -278,7 +295,8 @@ def test_dot2_bf16_adds_odd_then_even(target):
 
 @runs_x86_presets
 def test_host_asm_uses_dot_instructions():
-    """The host (VNNI, BF16) uses vpdpbusd and vdpbf16ps; plain x86-64 uses neither."""
+    """The host (VNNI, BF16) uses vpdpbusd, vpdpwssd and vdpbf16ps; plain x86-64 none of them
+    (int16 pairs: pmaddwd)."""
     acc, a, au, b = i8_data(64, np.random.default_rng(0))
     facc, fa, fb = bf16_data(64, np.random.default_rng(0))
     out, fout = np.zeros_like(acc), np.zeros_like(facc)
@@ -288,6 +306,10 @@ def test_host_asm_uses_dot_instructions():
         assert "vdpbf16ps" in dot_bf16.asm(facc, fa, fb, fout, W=w, target="host")
     assert "vpdpbusd" not in dot4.asm(acc, a, b, out, W=16, target="x86-64")
     assert "vdpbf16ps" not in dot_bf16.asm(facc, fa, fb, fout, W=16, target="x86-64")
+    iacc, ia, ib = i16_data(64, np.random.default_rng(0))
+    assert "vpdpwssd" in dot_i16.asm(iacc, ia, ib, out, W=16, target="host")
+    for target in X86:                                             # one multiply-add of pairs
+        assert "pmaddwd" in dot_i16.asm(iacc, ia, ib, out, W=16, target=target)
 
 
 def words(asm):
@@ -317,6 +339,10 @@ DOT_ERRORS = {
     "b-unsigned": ("ml.dot4_i8(SIMD[i32, 4](0), a.load[16](0).cast(u8), a.load[16](0).cast(u8))", "b SIMD[i8, 16]"),
     "bf16-acc": ("ml.dot2_bf16(SIMD[f32, 4](0.0), a.load[16](0).cast(bf16), a.load[16](0).cast(bf16))",
                  "a must be SIMD[bf16, 8]"),
+    "i16-of-i8": ("ml.dot2_i16(SIMD[i32, 4](0), a.load[8](0), a.load[8](0))",
+                  "a must be SIMD[i16, 8] and b SIMD[i16, 8]; got a value of type SIMD[i8, 8]"),
+    "i16-one-packed": ("ml.dot2_i16(SIMD[i32, 4](0), a.load[8](0).cast(i16), a.load[16](0).bitcast(i32))",
+                       "or both SIMD[i32, 4] of packed pairs"),
 }
 
 
@@ -328,7 +354,7 @@ def test_dot_type_errors(expr, message):
     name = f"<test_targets dot {abs(hash(expr))}>"
     linecache.cache[name] = (len(text), None, text.splitlines(True), name)
     ns = {"ml": ml, "kernel": kernel, "Tensor": Tensor, "SIMD": ml.SIMD, "i8": i8, "i32": i32, "u8": u8,
-          "f32": f32, "bf16": bf16}
+          "f32": f32, "bf16": bf16, "i16": i16}
     exec(compile(text, name, "exec"), ns)
     with pytest.raises(ml.KernelTypeError, match=re.escape(message)):
         ns["bad_dot"](np.zeros(64, np.int8))

@@ -1,7 +1,9 @@
 """Dot-product primitives, lowered per target.
 
 Owns `ml.dot4_i8(acc, a, b)`: each i32 lane j of `acc` plus a[4j..4j+3] . b[4j..4j+3]
-(a u8 or i8, b i8; exact, wrapping like i32), and `ml.dot2_bf16(acc, a, b)`:
+(a u8 or i8, b i8; exact, wrapping like i32), `ml.dot2_i16(acc, a, b)`: likewise
+with pairs of i16 (a and b SIMD[i16, 2W], or both SIMD[i32, W] holding the pairs,
+element 2j in the low half of lane j), and `ml.dot2_bf16(acc, a, b)`:
 each f32 lane j of `acc` plus a[2j+1]*b[2j+1], then plus a[2j]*b[2j] (each
 product is exact in f32; two roundings, in that order, as `vdpbf16ps` does);
 a and b are SIMD[bf16, 2W], or both SIMD[i32, W] holding the bf16 pairs'
@@ -14,6 +16,7 @@ intrinsic the target lacks would abort LLVM, and the process with it):
 | --- | --- | --- | --- |
 | dot4_i8, u8 x i8 | `vpdpbusd` (avx512vnni; avxvnni or +vl for 128/256 bits) | `usdot` (i8mm) | widen, multiply, add pairs twice (x86: `pmaddwd`) |
 | dot4_i8, i8 x i8 | `vpdpbusd` on a+128, minus 128 x the sums of b | `sdot` (dotprod) | likewise |
+| dot2_i16 | `pmaddwd` + add (`vpdpwssd` where LLVM fuses them, with VNNI) | `smull` + pairwise add | widen, multiply, add pairs |
 | dot2_bf16 | `vdpbf16ps` (avx512bf16; +vl for 128/256 bits) | `bfdot` (bf16) | widen, multiply, add odd then even |
 
 `vdpbf16ps` and `bfdot` flush subnormals, and `bfdot` rounds its sum its own
@@ -76,6 +79,9 @@ def _chunked(lw, acc, a, b, width, group, native, emit):
 
 def lower(lw, kind: str, acc, a, b, e):
     width = e.type.width
+    packed = e.a.type.width == width               # SIMD[i32, W]: two 16-bit values a lane
+    if kind == "i16x2":
+        return _generic_i16(lw, acc, a, b, width, packed)
     native = [n for n in _native_lanes(lw.mb.target, kind) if n <= width and width % n == 0]
     if kind == "i8x4":
         signed_a = e.a.type.dtype.kind == "i"
@@ -84,7 +90,6 @@ def lower(lw, kind: str, acc, a, b, e):
             if emit is not None:
                 return _chunked(lw, acc, a, b, width, 4, native[0], emit)
         return _generic_i8(lw, acc, a, b, width, signed_a)
-    packed = e.a.type.dtype.is_int                 # SIMD[i32, W]: two bf16 bit patterns a lane
     if native:
         emit = _x86_bf16(lw) if lw.mb.target.arch == "x86_64" else _neon_bfdot(lw)
         bits = (lambda v: lw.b.bitcast(v, ll.VectorType(BFLOAT, 2 * width))) if packed else \
@@ -122,6 +127,13 @@ def _neon_dot(lw, signed_a):
     return emit
 
 
+def _pair_sums(bb, v, n):
+    """<2n x i32> -> <n x i32>: lane j = v[2j] + v[2j+1]."""
+    even = bb.shuffle_vector(v, v, lane_indices(n, range(0, 2 * n, 2)))
+    odd = bb.shuffle_vector(v, v, lane_indices(n, range(1, 2 * n, 2)))
+    return bb.add(even, odd)
+
+
 def _generic_i8(lw, acc, a, b, width, signed_a):
     """Products widened to i32, summed in pairs, then pairs of pairs: the shape x86's
     instruction selection turns into `pmaddwd` (16-bit products summed in pairs; than
@@ -129,12 +141,17 @@ def _generic_i8(lw, acc, a, b, width, signed_a):
     bb = lw.b
     wide = ll.VectorType(I32, 4 * width)
     prod = bb.mul((bb.sext if signed_a else bb.zext)(a, wide), bb.sext(b, wide))
+    return bb.add(acc, _pair_sums(bb, _pair_sums(bb, prod, 2 * width), width))
 
-    def pairs(v, n):
-        even = bb.shuffle_vector(v, v, lane_indices(n, range(0, 2 * n, 2)))
-        odd = bb.shuffle_vector(v, v, lane_indices(n, range(1, 2 * n, 2)))
-        return bb.add(even, odd)
-    return bb.add(acc, pairs(pairs(prod, 2 * width), width))
+
+def _generic_i16(lw, acc, a, b, width, packed):
+    """i16 products summed in pairs: exactly `pmaddwd` on x86 (which LLVM fuses with the
+    add into `vpdpwssd` where the target has VNNI)."""
+    bb = lw.b
+    if packed:
+        a, b = (bb.bitcast(v, ll.VectorType(ll.IntType(16), 2 * width)) for v in (a, b))
+    wide = ll.VectorType(I32, 2 * width)
+    return bb.add(acc, _pair_sums(bb, bb.mul(bb.sext(a, wide), bb.sext(b, wide)), width))
 
 
 # -- bf16 -----------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 Goals: `x.load[W](i, j)` / `x.store[W](i, j, v)`, `SIMD[T, W](scalar)`,
 `x.prefetch(i, j)`, `v[k]`, `v.reduce_add()` / `reduce_mul` / `reduce_max` / `reduce_min`,
 `v.cast(U)`, `v.width`, and `ml.fma`, `ml.select`, `ml.dot4_i8`,
-`ml.dot2_bf16` — on scalars too where that makes sense (fma, select).
+`ml.dot2_i16`, `ml.dot2_bf16` — on scalars too where that makes sense (fma, select).
 W is a compile-time power of two; widths wider than the machine's registers
 are legalized by LLVM.  Non-goals: arithmetic on SIMD values (exprs/values
 do it with the scalar rules, lane-wise) and lowering (codegen.simd).
@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import ir, lang
-from ..dtypes import DType, bool_, bf16, f32, i8, i32, i64, u8, u32
+from ..dtypes import DType, bool_, bf16, f32, i8, i16, i32, i64, u8, u32
 from ..errors import ConstError, KernelTypeError
 from ..mltypes import SimdAnnotation, SimdType
 from .values import Ct, coerce, convert, describe, is_simd, materialize, pynum, to_simd, unify
@@ -154,7 +154,7 @@ class SimdTyper:
         return ir.Broadcast(convert(v, t.dtype, n.loc), t, n.loc)
 
 
-# -- the SIMD builtins (ml.fma, ml.select, ml.dot4_i8, ml.dot2_bf16) --------------------------
+# -- the SIMD builtins (ml.fma, ml.select, ml.dot4_i8, ml.dot2_i16, ml.dot2_bf16) ---------------
 
 def _fma(tp, args, kwargs, loc):
     if kwargs or len(args) != 3:
@@ -182,9 +182,13 @@ def _select(tp, args, kwargs, loc):
     return ir.Select(mask, a, b, t, loc)
 
 
+DOT_NAMES = {"i8x4": "ml.dot4_i8", "i16x2": "ml.dot2_i16", "bf16x2": "ml.dot2_bf16"}
+PAIRS = ("i16x2", "bf16x2")          # kinds that also take both operands as SIMD[i32, W] of packed pairs
+
+
 def _dot(kind, acc_t, a_types, group):
     def rule(tp, args, kwargs, loc):
-        name = f"ml.dot{group}_{'i8' if kind == 'i8x4' else 'bf16'}"
+        name = DOT_NAMES[kind]
         if kwargs or len(args) != 3:
             raise KernelTypeError(f"{name}(acc, a, b) takes three arguments", loc)
         acc, a, b = (materialize(v, loc) for v in args)
@@ -193,7 +197,7 @@ def _dot(kind, acc_t, a_types, group):
         width = acc.type.width
         ok_a = is_simd(a) and a.type.dtype in a_types and a.type.width == group * width
         ok_b = is_simd(b) and b.type.dtype == a_types[0] and b.type.width == group * width
-        if kind == "bf16x2" and not (ok_a and ok_b):      # or both packed: two bf16 bit patterns a lane
+        if kind in PAIRS and not (ok_a and ok_b):         # or both packed: two 16-bit values a lane
             packed = [is_simd(v) and v.type.dtype in (i32, u32) and v.type.width == width for v in (a, b)]
             ok_a = ok_b = all(packed)
         if not (ok_a and ok_b):
@@ -201,7 +205,7 @@ def _dot(kind, acc_t, a_types, group):
             raise KernelTypeError(f"{name}: with acc {acc.type!r}, a must be SIMD[{lanes}, {group * width}] "
                                   f"and b SIMD[{a_types[0]}, {group * width}]; got {describe(a)} and "
                                   f"{describe(b)}" + (f" (or both SIMD[i32, {width}] of packed pairs)"
-                                                      if kind == "bf16x2" else ""), loc)
+                                                      if kind in PAIRS else ""), loc)
         return ir.Dot(kind, acc, a, b, acc.type, loc)
     return rule
 
@@ -210,6 +214,7 @@ RULES = {
     lang.fma: _fma,
     lang.select: _select,
     lang.dot4_i8: _dot("i8x4", i32, (i8, u8), 4),
+    lang.dot2_i16: _dot("i16x2", i32, (i16,), 2),
     lang.dot2_bf16: _dot("bf16x2", f32, (bf16,), 2),
 }
 
