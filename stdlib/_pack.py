@@ -40,6 +40,23 @@ def pack_a(a: Tensor[T], ap: Tensor[f32], apoff: int, ic: int, pc: int, mc: int,
 
 
 @kernel
+def pack_a_cols(a: Tensor[T], ap: Tensor[f32], apoff: int, ic: int, pc: int, mc: int, kc: int, MR: Const[int]):
+    """A whole A block as pack_a lays it out, read a column at a time: for A whose columns
+    are closer together than its rows (Fortran order, transposes).  A panel at a time, the
+    MR values of a column share their line with the next panels' rows, and with rows a power
+    of two apart the lines of one panel fill a few cache sets and evict each other before
+    the next panel reuses them (2048^3, A Fortran-ordered: 78 -> 150 GFLOP/s).  32 columns
+    at a time, each panel's part is written as one run (a column at a time: 1.4x slower)."""
+    panels = (mc + MR - 1) // MR
+    for p0 in range(0, kc, 32):
+        for q in range(panels):
+            for p in range(p0, min(p0 + 32, kc)):
+                for i in ml.static_range(MR):
+                    r = q * MR + i
+                    ap[apoff + q * MR * kc + p * MR + i] = f32(a[ic + r, pc + p]) if r < mc else f32(0)
+
+
+@kernel
 def pack_b(b: Tensor[T], bp: Tensor[f32], bpoff: int, pc: int, jc: int, kc: int, nc: int, parts: int,
            NR: Const[int]):
     """`parts`: how many threads share the panels (serial anyway inside a parallel loop)."""

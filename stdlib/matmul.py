@@ -11,8 +11,9 @@ vector width and register count set the tile, cache sizes the blocks.
 Edges are zero-padded in the packed panels (`_pack`) and partial tiles
 written element by element; nothing reads or writes out of bounds.
 
-- f32 @ f32 -> f32: FMAs; A is read in place where its rows or columns are
-  contiguous (the microkernel broadcasts its elements), packed otherwise.
+- f32 @ f32 -> f32: FMAs; A is read in place where its rows are no closer
+  together than its columns (the microkernel broadcasts its elements), else
+  packed a block at a time, column by column (Fortran order, transposes).
 - bf16 @ bf16 -> bf16: panels widened to f32 while packing (on this class of
   CPU `vdpbf16ps` is half as fast as f32 FMAs), one C block accumulated in
   f32 over all of K, then rounded once to bf16.
@@ -37,7 +38,7 @@ from mojolite import Const, Tensor, bf16, f32, i8, i32, kernel
 
 from ._micro import P, micro_f32, micro_i8
 from ._tiles import gemm_tiles, tile_blocking, tiles_native
-from ._pack import pack_a, pack_a_i8, pack_a_pairs, pack_b, pack_b_i8, pack_b_pairs
+from ._pack import pack_a, pack_a_cols, pack_a_i8, pack_a_pairs, pack_b, pack_b_i8, pack_b_pairs
 
 
 @ml.comptime
@@ -87,8 +88,9 @@ def i8_pairs() -> bool:
 def gemm_f32(a: Tensor[f32], b: Tensor[f32], c: Tensor[f32], ap: Tensor[f32], bp: Tensor[f32],
              ct: Tensor[f32], mc_max: int, kc_max: int, nc_max: int, parts: int, MR: Const[int], NV: Const[int],
              DIRECT: Const[bool] = False):
-    """DIRECT: the microkernels read A in place (its rows or columns are contiguous), no A
-    panels.  `parts`: threads that pack B (1 for problems too small to share)."""
+    """DIRECT: the microkernels read A in place (its rows are no closer together than its
+    columns: rows stream), no A panels; else each thread packs its A block a column at a
+    time.  `parts`: threads that pack B (1 for problems too small to share)."""
     NR = NV * ml.simd_width(f32)
     m, k = a.shape
     n = b.shape[1]
@@ -101,16 +103,16 @@ def gemm_f32(a: Tensor[f32], b: Tensor[f32], c: Tensor[f32], ap: Tensor[f32], bp
                 ic = blk * mc_max
                 mc = min(mc_max, m - ic)
                 t = ml.thread_index()
+                if not DIRECT:
+                    pack_a_cols(a, ap, t * mc_max * kc_max, ic, pc, mc, kc, MR=MR)
                 for ir in range(0, mc, MR):          # one A panel (in L1) against the B block (in L2)
                     mr = min(MR, mc - ir)
-                    if not DIRECT:
-                        pack_a(a, ap, t * MR * kc_max, ic + ir, pc, mr, kc, MR=MR)
                     for jr in range(0, nc, NR):
                         if DIRECT:
                             micro_f32(a, bp, c, ct, pc, jr * kc, t * MR * NR, kc, ic + ir, jc + jr,
                                       mr, min(NR, nc - jr), pc == 0, MR=MR, NV=NV, DIRECT=True)
                         else:
-                            micro_f32(ap, bp, c, ct, t * MR * kc_max, jr * kc, t * MR * NR, kc,
+                            micro_f32(ap, bp, c, ct, t * mc_max * kc_max + ir * kc, jr * kc, t * MR * NR, kc,
                                       ic + ir, jc + jr, mr, min(NR, nc - jr), pc == 0, MR=MR, NV=NV)
 
 
@@ -226,7 +228,8 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
     if k == 0:
         out[...] = 0
         return out
-    key = (a.dtype, m, k, n, ml.get_num_threads(), ml.target())
+    # A's layout class too: a call prepared for A read in place must not serve one it packs
+    key = (a.dtype, m, k, n, abs(a.strides[0]) >= abs(a.strides[1]), ml.get_num_threads(), ml.target())
     calls = _calls()
     call = calls.get(key)                          # the same problem again: one dict look-up
     if call is None:
@@ -301,13 +304,16 @@ def _prepare(a, b, out, kind: str, mc: int, nc: int, config: dict):
     the tile and the problem, work buffers taken, all but the arrays bound.  `config`: the
     register tile `mr` x `nv` vectors, the depth `kc` of K; for bf16 `pairs` (pair dot
     products instead of widening to f32); for f32 `direct=False` packs A even where the
-    microkernel could read it in place."""
+    microkernel could read it in place (its rows stream: no closer together than its columns)."""
     if config.get("tiles"):
         return _prepare_tiles(a, b, out)
     mr, nv, kc, pairs = config["mr"], config["nv"], config["kc"], config.get("pairs", False)
     m, k = a.shape
     n = b.shape[1]
     nr = nv * ml.target().vector_bits // 32
+    direct = kind == "f32" and abs(a.strides[0]) >= abs(a.strides[1]) and config.get("direct", True)
+    if kind == "f32" and not direct:        # A packed once per B block: the same block, squarer,
+        kc, nc = max(4, kc // 2), 2 * nc    # packs it half as often (2048^3 Fortran A: 144 -> 163)
     mc = max(mr, mc // mr * mr)
     threads = ml.get_num_threads()
     blocks = -(-m // mc)
@@ -317,12 +323,11 @@ def _prepare(a, b, out, kind: str, mc: int, nc: int, config: dict):
     mc = -(-(-(-m // blocks)) // mr) * mr
     nc = max(nr, nc // nr * nr)             # whole panels: the packed B block holds nc // nr of them
     kc, nc = min(kc, -(-k // 4) * 4), min(nc, -(-n // nr) * nr)
-    # Buffers: per thread an edge tile and an A block (f32: an A panel; bf16: also a B block and
-    # a C block), shared: the B block.  Packed elements hold 1 (f32), 2 (bf16 pairs) or 4 (int8) values of k.
+    # Buffers: per thread an edge tile and an A block (f32: none where A is read in place; bf16:
+    # also a B block and a C block), shared: the B block.  Packed elements hold 1 (f32), 2 (bf16 pairs) or 4 (int8) values of k.
     ct = _buffer("ct", threads * mr * nr, np.int32 if kind == "int8" else np.float32)
     if kind == "f32":
-        direct = 4 in a.strides and config.get("direct", True)     # rows or columns contiguous: no A panels
-        ap = _buffer("ap", 0 if direct else threads * mr * kc, np.float32)
+        ap = _buffer("ap", 0 if direct else threads * mc * kc, np.float32)
         bp = _buffer("bp", nc * kc, np.float32)
         gemm = _bound(gemm_f32, MR=mr, NV=nv, DIRECT=direct)
         return lambda a, b, out: gemm(a, b, out, ap, bp, ct, mc, kc, nc, parts)

@@ -213,14 +213,27 @@ def test_bf16_candidates_include_the_pair_path_where_native():
 @pytest.mark.parametrize("direct", [False, True])
 @pytest.mark.parametrize("m, k, n", [(1, 1, 1), (7, 3, 5), (67, 45, 131), (13, 600, 70)])
 def test_f32_with_a_packed_or_read_in_place(m, k, n, order, direct):
-    """f32 reads A in place where its rows or columns are contiguous (the edge rows of a tile
-    read the last row again) and packs it otherwise; both ways agree with NumPy."""
+    """f32 reads A in place where its rows stream (the edge rows of a tile read the last row
+    again) and packs it a block at a time, column by column, otherwise; both ways agree with
+    NumPy."""
     from mojolite.stdlib import matmul as mm
     a, b = operands("f32", m, k, n, order)
     out = np.empty((m, n), np.float32)
     mr, nv, _, _, _ = mm.blocking("f32")
     mm._run(a, b, out, "f32", 50, 100, mr=mr, nv=nv, kc=256, direct=direct)
     check("f32", a, b, out)
+
+
+def test_a_call_prepared_for_one_layout_of_a_is_not_reused_for_another():
+    """The same shapes with A in C and then in Fortran order: each gets its own prepared call
+    (A read in place, A packed), both correct."""
+    from mojolite.stdlib import matmul as mm
+    a, b = operands("f32", 67, 45, 131, "C")
+    mm._calls().clear()
+    check("f32", a, b, ml.matmul(a, b))
+    fa = np.asfortranarray(a)
+    check("f32", fa, b, ml.matmul(fa, b))
+    assert len(mm._calls()) == 2
 
 
 @pytest.mark.parametrize("dtype", ["f32", "bf16", "int8"])
