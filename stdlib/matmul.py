@@ -228,8 +228,8 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
     if k == 0:
         out[...] = 0
         return out
-    # A's layout class too: a call prepared for A read in place must not serve one it packs
-    key = (a.dtype, m, k, n, abs(a.strides[0]) >= abs(a.strides[1]), ml.get_num_threads(), ml.target())
+    # the layouts too: a call prepared for A read in place must not serve one it packs
+    key = (a.dtype, m, k, n, _columns(a), _columns(b), ml.get_num_threads(), ml.target())
     calls = _calls()
     call = calls.get(key)                          # the same problem again: one dict look-up
     if call is None:
@@ -311,7 +311,7 @@ def _prepare(a, b, out, kind: str, mc: int, nc: int, config: dict):
     m, k = a.shape
     n = b.shape[1]
     nr = nv * ml.target().vector_bits // 32
-    direct = kind == "f32" and abs(a.strides[0]) >= abs(a.strides[1]) and config.get("direct", True)
+    direct = kind == "f32" and not _columns(a) and config.get("direct", True)
     if kind == "f32" and not direct:        # A packed once per B block: the same block, squarer,
         kc, nc = max(4, kc // 2), 2 * nc    # packs it half as often (2048^3 Fortran A: 144 -> 163)
     mc = max(mr, mc // mr * mr)
@@ -376,12 +376,21 @@ def _prepare_tiles(a, b, out):
     ct, cacc = _buffer("tile_c", threads * 256, acc), _buffer("tile_acc", threads * mc * 32, acc)
     bits = (lambda x: x) if int8 else (lambda x: x.view(np.int16))
 
+    at, bt = (_columns(x) for x in (a, b))          # Fortran order: packed from the transpose
+    gemm = _bound(gemm_tiles, AT=at, BT=bt)
+
     def call(a, b, out):
         c = out if out.strides[1] == out.itemsize else np.empty_like(out, order="C")  # tile rows: contiguous
-        gemm_tiles(bits(a), bits(b), c, ap, bp, ct, cacc, mc, nc, kc, parts)
+        gemm(bits(a.T if at else a), bits(b.T if bt else b), c, ap, bp, ct, cacc, mc, nc, kc, parts)
         if c is not out:
             out[...] = c
     return call
+
+
+def _columns(x: np.ndarray) -> bool:
+    """Whether x's columns are closer together in memory than its rows (Fortran order, a
+    transpose): its rows do not stream."""
+    return abs(x.strides[0]) < abs(x.strides[1])
 
 
 _buffers = threading.local()

@@ -174,19 +174,22 @@ def operand(dtype, shape, layout):
         x = RNG.standard_normal(shape).astype(ml_dtypes.bfloat16)
     if layout == "F":
         return np.asfortranarray(x)
-    if layout == "strided":
-        big = np.zeros((shape[0] * 2, shape[1] * 3), x.dtype)
+    if layout in ("strided", "F strided"):          # rows (columns) farther apart than columns (rows)
+        big = np.zeros((shape[0] * 2, shape[1] * 3), x.dtype, order="C" if layout == "strided" else "F")
         big[::2, ::3] = x
         return big[::2, ::3]
     return x
 
 
 @needs_amx
-@pytest.mark.parametrize("layout", ["C", "F", "strided"])
+@pytest.mark.parametrize("layouts", [("C", "C"), ("F", "F"), ("C", "F"), ("F", "C"), ("strided", "strided"),
+                                     ("F strided", "F strided")], ids="/".join)
 @pytest.mark.parametrize("dtype", ["int8", "bf16"])
 @pytest.mark.parametrize("m, k, n", SHAPES)
-def test_matmul_on_tiles_matches_numpy(m, k, n, dtype, layout):
-    a, b = operand(dtype, (m, k), layout), operand(dtype, (k, n), layout)
+def test_matmul_on_tiles_matches_numpy(m, k, n, dtype, layouts):
+    """Every layout of each operand: an operand whose columns are closer together than its
+    rows is packed from its transpose."""
+    a, b = operand(dtype, (m, k), layouts[0]), operand(dtype, (k, n), layouts[1])
     out = ml.matmul(a, b)
     if dtype == "int8":
         assert np.array_equal(out, a.astype(np.int64) @ b.astype(np.int64))
