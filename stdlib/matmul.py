@@ -38,7 +38,7 @@ from mojolite import Const, Tensor, bf16, f32, i8, i32, kernel
 
 from ._micro import P, micro_f32, micro_i8
 from ._tiles import gemm_tiles, tile_blocking, tiles_native
-from ._pack import pack_a, pack_a_cols, pack_a_i8, pack_a_pairs, pack_b, pack_b_i8, pack_b_pairs
+from ._pack import pack_a, pack_a_cols, pack_a_i8, pack_a_i8_t, pack_a_pairs, pack_b, pack_b_i8, pack_b_pairs
 
 
 @ml.comptime
@@ -155,12 +155,14 @@ def gemm_bf16(a: Tensor[bf16], b: Tensor[bf16], c: Tensor[bf16], a16: Tensor[ml.
 @kernel
 def gemm_i8(a: Tensor[i8], b: Tensor[i8], c: Tensor[i32], ap: Tensor[i32], bp: Tensor[i32],
             ct: Tensor[i32], colsum: Tensor[i32], mc_max: int, kc_max: int, nc_max: int, parts: int,
-            MR: Const[int], NV: Const[int], SHIFT: Const[bool], PAIRS: Const[bool]):
+            MR: Const[int], NV: Const[int], SHIFT: Const[bool], PAIRS: Const[bool], AT: Const[bool] = False):
     """Packed panels hold groups of 4 bytes as i32; A's are a + 128 (u8) where SHIFT (x86 VNNI).
-    PAIRS: groups of 2 values widened to i16 instead (`i8_pairs`)."""
+    PAIRS: groups of 2 values widened to i16 instead (`i8_pairs`).  AT: `a` is A's transpose
+    (A in Fortran order)."""
     NR = NV * ml.simd_width(i32)
     G = 2 if PAIRS else 4                           # k per packed element
-    m, k = a.shape
+    m = a.shape[1] if AT else a.shape[0]
+    k = a.shape[0] if AT else a.shape[1]
     n = b.shape[1]
     for jc in range(0, n, nc_max):
         nc = min(nc_max, n - jc)
@@ -176,7 +178,9 @@ def gemm_i8(a: Tensor[i8], b: Tensor[i8], c: Tensor[i32], ap: Tensor[i32], bp: T
                 mc = min(mc_max, m - ic)
                 t = ml.thread_index()
                 apoff = t * mc_max * kc_max // G
-                if PAIRS:
+                if AT:
+                    pack_a_i8_t(a, ap, apoff, ic, pc, mc, kc, MR=MR, G=G, SHIFT=SHIFT)
+                elif PAIRS:
                     pack_a_pairs(a, ap, apoff, ic, pc, mc, kc, MR=MR)
                 else:
                     pack_a_i8(a, ap, apoff, ic, pc, mc, kc, MR=MR, SHIFT=SHIFT)
@@ -341,8 +345,9 @@ def _prepare(a, b, out, kind: str, mc: int, nc: int, config: dict):
     per = 2 if i8_pairs() else 4
     ap, bp = _buffer("ap", threads * mc * kc // per, np.int32), _buffer("bp", nc * kc // per, np.int32)
     colsum = _buffer("colsum", nc, np.int32)
-    gemm = _bound(gemm_i8, MR=mr, NV=nv, SHIFT=vnni_shift(), PAIRS=per == 2)
-    return lambda a, b, out: gemm(a, b, out, ap, bp, ct, colsum, mc, kc, nc, parts)
+    at = _columns(a)                        # A in Fortran order: packed from its transpose
+    gemm = _bound(gemm_i8, MR=mr, NV=nv, SHIFT=vnni_shift(), PAIRS=per == 2, AT=at)
+    return lambda a, b, out: gemm(a.T if at else a, b, out, ap, bp, ct, colsum, mc, kc, nc, parts)
 
 
 @functools.lru_cache(maxsize=None)

@@ -224,6 +224,28 @@ def test_f32_with_a_packed_or_read_in_place(m, k, n, order, direct):
     check("f32", a, b, out)
 
 
+def without_tiles():
+    """The host's target less AMX: int8 on VNNI where the host has it (as on CPUs without AMX)."""
+    import dataclasses
+    from mojolite.runtime.target import host
+    h = host()
+    return dataclasses.replace(h, name="host-without-amx", features=frozenset(
+        f for f in h.features if not f.startswith("amx")))
+
+
+@pytest.mark.parametrize("target", ["x86-64", "x86-64-v3", "x86-64-v4", "host without AMX"])
+@pytest.mark.parametrize("layouts", [("F", "C"), ("F", "F"), ("strided", "F"), ("C", "F")], ids="/".join)
+@pytest.mark.parametrize("m, k, n", [(45, 77, 53), (37, 2100, 45), (100, 33, 7), (7, 5, 300)])
+def test_int8_in_every_layout_on_the_vector_paths(target, layouts, m, k, n):
+    """int8 without AMX (VNNI, 16-bit pairs, SSE2), A in Fortran order packed from its
+    transpose (+128 shift, pairs), K across two K blocks; exact."""
+    a, b = operands("int8", m, k, n)
+    a, b = view(a, layouts[0]), view(b, layouts[1])
+    with ml.use_target(without_tiles() if target == "host without AMX" else target):
+        c = ml.matmul(a, b)
+    check("int8", a, b, c)
+
+
 def test_a_call_prepared_for_one_layout_of_a_is_not_reused_for_another():
     """The same shapes with A in C and then in Fortran order: each gets its own prepared call
     (A read in place, A packed), both correct."""
