@@ -1,11 +1,12 @@
 """Packing for the matmul: copies of A and B blocks in the order the microkernels read them.
 
-Float panels (f32 and bf16 inputs, widened to f32 while packing):
+Float panels (f32 and bf16 inputs, widened to f32 while packing; pack_a_cols lays out a
+whole A block the same way, read a column at a time):
   ap[apoff + q*MR*kc + p*MR + i] = a[ic + q*MR + i, pc + p]   panels of MR rows
   bp[bpoff + r*NR*kc + p*NR + j] = b[pc + p, jc + r*NR + j]   panels of NR columns
-Int8 panels (groups of 4 consecutive k, as the 4-way dot products want them; A in Fortran
-order is read from its transpose: pack_a_i8_t), each
-group one i32 whose byte t is the value at k = 4p + t:
+Int8 panels (groups of 4 consecutive k, as the 4-way dot products want them; pack_a_i8_t
+reads A in Fortran order from its transpose), each group one i32 whose byte t is the value
+at k = 4p + t:
   ap[apoff + (q*kc4 + p)*MR + i] = a[ic + q*MR + i, pc + 4p : pc + 4p + 4]   (^ 0x80 where SHIFT)
   bp[(r*kc4 + p)*NR + j]         = b[pc + 4p : pc + 4p + 4, jc + r*NR + j]
   colsum[r*NR + j]              = sum over the block's k of b[k, jc + r*NR + j]
