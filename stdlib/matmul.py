@@ -22,14 +22,15 @@ written element by element; nothing reads or writes out of bounds.
   VNNI widens both to i16 pairs while packing, for pair dot products (`pmaddwd`).
 
 Where the CPU has AMX (and the OS allows it), int8 and bf16 run on the tile units
-instead (`_tiles`).  Each problem's call — blocks, buffers, configuration — is
+instead (`_tiles`).  A C in Fortran order is computed as its transpose, C.T = B.T @ A.T
+(the kernels write rows of C; 2048^3 with out in Fortran order: f32 127 -> 167 GFLOP/s,
+bf16 396 -> 899, int8 479 -> 1652 GOP/s).  Each problem's call — blocks, buffers, configuration — is
 prepared once per thread and shape (`_prepare`), so a repeated call costs a dict
 look-up and the kernel call.  Only the public API of mojolite is used.
 """
 from __future__ import annotations
 
 import functools
-import threading
 
 import numpy as np
 
@@ -38,6 +39,7 @@ from mojolite import Const, Tensor, bf16, f32, i8, i32, kernel
 
 from ._micro import P, micro_f32, micro_i8
 from ._tiles import gemm_tiles, tile_blocking, tiles_native
+from ._work import buffer as _buffer, calls as _calls
 from ._pack import pack_a, pack_a_cols, pack_a_i8, pack_a_i8_t, pack_a_pairs, pack_b, pack_b_i8, pack_b_pairs
 
 
@@ -231,7 +233,16 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
         return out
     if k == 0:
         out[...] = 0
-        return out
+    elif _columns(out):             # C in Fortran order: its transpose C.T = B.T @ A.T is C-ordered
+        _product(b.T, a.T, out.T)
+    else:
+        _product(a, b, out)
+    return out
+
+
+def _product(a, b, out) -> None:
+    """out = a @ b through the call prepared for this problem (prepared on first sight)."""
+    (m, k), n = a.shape, b.shape[1]
     # the layouts too: a call prepared for A read in place must not serve one it packs
     key = (a.dtype, m, k, n, _columns(a), _columns(b), ml.get_num_threads(), ml.target())
     calls = _calls()
@@ -241,7 +252,6 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
             calls.clear()
         call = calls[key] = _prepare(a, b, out, *_plan(a, b, out, key[-2:]))
     call(a, b, out)
-    return out
 
 
 def _plan(a, b, out, settings: tuple) -> tuple:
@@ -266,14 +276,6 @@ def _plan(a, b, out, settings: tuple) -> tuple:
 
 
 _plans: dict = {}                                  # per process: the autotune look-up costs ~10 us
-
-
-def _calls() -> dict:
-    """This thread's prepared calls (they hold this thread's buffers)."""
-    calls = getattr(_buffers, "calls", None)
-    if calls is None:
-        calls = _buffers.calls = {}
-    return calls
 
 
 def candidates(kind: str, kc: int) -> list[dict]:
@@ -396,27 +398,3 @@ def _columns(x: np.ndarray) -> bool:
     """Whether x's columns are closer together in memory than its rows (Fortran order, a
     transpose): its rows do not stream."""
     return abs(x.strides[0]) < abs(x.strides[1])
-
-
-_buffers = threading.local()
-
-
-def _buffer(role: str, size: int, dtype) -> np.ndarray:
-    """A work buffer of at least `size` elements, kept per calling thread and reused (fresh
-    memory costs page faults on every call); its size is bounded by the blocking."""
-    kept = getattr(_buffers, "kept", None)
-    if kept is None:
-        kept = _buffers.kept = {}
-    key = (role, np.dtype(dtype))
-    buf = kept.get(key)
-    if buf is None or buf.size < size:
-        buf = kept[key] = _aligned(size, np.dtype(dtype))
-    return buf[:size]
-
-
-def _aligned(size: int, dtype: np.dtype, align: int = 64) -> np.ndarray:
-    """`size` elements starting on a cache line: a vector load of a packed panel then
-    touches one line, not two (NumPy's own allocations are only 16-byte aligned)."""
-    raw = np.empty(size * dtype.itemsize + align, np.uint8)
-    skip = -raw.ctypes.data % align
-    return raw[skip:skip + size * dtype.itemsize].view(dtype)

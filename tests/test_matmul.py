@@ -112,6 +112,18 @@ def test_out_is_filled_and_returned():
     check("f32", a, b, out)
 
 
+@pytest.mark.parametrize("dtype", ["f32", "bf16", "int8"])
+@pytest.mark.parametrize("layouts", [("C", "C"), ("F", "C"), ("C", "F"), ("strided", "T")], ids="/".join)
+@pytest.mark.parametrize("m, k, n", [(37, 70, 129), (1, 2100, 3), (300, 1, 65)])
+def test_out_in_fortran_order(dtype, layouts, m, k, n):
+    """C in Fortran order is computed as its transpose, C.T = B.T @ A.T, whatever A and B are."""
+    a, b = operands(dtype, m, k, n)
+    a, b = view(a, layouts[0]), view(b, layouts[1])
+    out = np.empty((m, n), {"f32": np.float32, "bf16": ml_dtypes.bfloat16, "int8": np.int32}[dtype], order="F")
+    assert ml.matmul(a, b, out=out) is out
+    check(dtype, a, b, out)
+
+
 def test_zero_inner_dimension_gives_zeros():
     out = ml.matmul(np.ones((3, 0), np.float32), np.ones((0, 4), np.float32))
     np.testing.assert_array_equal(out, np.zeros((3, 4), np.float32))

@@ -212,13 +212,13 @@ def test_matmul_on_tiles_with_threads_and_a_fortran_out(threads):
 
 def test_matmul_uses_the_vector_path_where_the_os_refuses_tiles(monkeypatch):
     from mojolite.runtime import target as targets
-    from mojolite.stdlib import matmul as mm
+    from mojolite.stdlib import _work, matmul as mm
 
     def refuse():
         raise RuntimeError("the OS does not allow AMX tiles in this process")
     monkeypatch.setattr(targets, "allow_tiles", refuse)
     monkeypatch.setattr(mm, "_plans", {})
-    monkeypatch.setattr(mm._buffers, "calls", {})
+    monkeypatch.setattr(_work.local, "calls", {})
     assert not ml.tiles.allowed()
     a, b = operand("int8", (70, 90), "C"), operand("int8", (90, 50), "C")
     assert np.array_equal(ml.matmul(a, b), a.astype(np.int64) @ b.astype(np.int64))
