@@ -4,7 +4,9 @@
 
 For each dtype (f32, bf16, int8) and shape, prints GFLOP/s (GOP/s for int8) of
 every library present, the peak of this CPU for that dtype measured in the
-same run (bench/peak.py), and the ratios.  Thread counts are set through the
+same run (bench/peak.py), and the ratios; single-threaded, also the x86-64-v3
+build against the AVX2 peak, and operands or C in Fortran order against C order.
+Thread counts are set through the
 environment of a child process per setting (BLAS reads them at import), and so
 is how idle threads wait: timed in turns, a library whose idle threads spin
 (OpenBLAS for ~70 ms after a call, OpenMP) would take the cores from the next
@@ -158,6 +160,7 @@ def run(threads: str, shapes) -> dict:
                   + f"   {ours / pk if pk else float('nan'):7.2f} " + " ".join(ratio(row[nm]) for nm in names[1:]))
     if threads == "1":
         results["avx2"] = avx2_build([sh for sh in shapes if min(sh) >= 256])
+        results["layouts"] = layouts(1024 if shapes is QUICK else 2048)
     return results
 
 
@@ -184,6 +187,44 @@ def avx2_build(shapes) -> list[dict]:
         rate, peak = 2.0 * m * n * k / t["v3"] / 1e9, peak_ops / t["peak"] / 1e9
         rows.append({"shape": [m, k, n], "mojolite_v3": rate, "avx2_peak": peak})
         print(f"{f'{m}x{k}x{n}':>18s} {rate:9.1f}   peak {peak:6.1f}   {rate / peak:5.2f} of the AVX2 peak")
+    return rows
+
+
+def layouts(n: int) -> list[dict]:
+    """Each dtype with A, B or C in Fortran order (`x.T @ y`, `x @ w.T`, `out=` a Fortran
+    array) against C order, timed in turns; f32 also against NumPy with the same arrays."""
+    import numpy as np
+
+    import mojolite as ml
+    rng = np.random.default_rng(2)
+    cases = {"a F": "FCC", "b F": "CFC", "a, b F": "FFC", "out F": "CCF"}
+    print(f"\nlayouts, {n}^3, 1 thread: GFLOP/s (GOP/s) with A, B or C in Fortran order, and the ratio "
+          "to all in C order (f32: and to NumPy with the same arrays)")
+    rows = []
+    for dtype in ("f32", "bf16", "int8"):
+        if dtype == "int8":
+            a, b = (rng.integers(-128, 128, (n, n)).astype(np.int8) for _ in range(2))
+            rt = np.int32
+        else:
+            a, b = (rng.random((n, n), dtype=np.float32) for _ in range(2))
+            rt = np.float32
+            if dtype == "bf16":
+                a, b, rt = a.astype(ml.bf16.numpy), b.astype(ml.bf16.numpy), ml.bf16.numpy
+        arrays = {o: (np.asarray(a, order=o), np.asarray(b, order=o), np.empty((n, n), rt, order=o)) for o in "CF"}
+        fns = {"C": lambda: ml.matmul(*arrays["C"][:2], out=arrays["C"][2])}
+        for name, (la, lb, lc) in cases.items():
+            x, y, out = arrays[la][0], arrays[lb][1], arrays[lc][2]
+            fns[name] = lambda x=x, y=y, out=out: ml.matmul(x, y, out=out)
+            if dtype == "f32":
+                fns[f"numpy {name}"] = lambda x=x, y=y, out=out: np.matmul(x, y, out=out)
+        t = _interleaved(fns)
+        rate = {k: 2.0 * n ** 3 / v / 1e9 for k, v in t.items()}
+        cells = []
+        for name in cases:
+            cell = f"{name}: {rate[name]:7.1f} ({rate[name] / rate['C']:4.2f}"
+            cells.append(cell + (f", {rate[name] / rate[f'numpy {name}']:4.2f}x NumPy)" if dtype == "f32" else ")"))
+        print(f"{dtype:>5s}  C: {rate['C']:7.1f}   " + "   ".join(cells))
+        rows.append({"dtype": dtype, "n": n, **rate})
     return rows
 
 
