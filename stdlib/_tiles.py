@@ -9,9 +9,10 @@ tiles (6, 7: 16 groups of k x 16 columns) per step of 64 bytes of k:
                     b[G*g + q, jc + 32r + j], q < G, in one i32    zero past K and N
 
 An operand in Fortran order is packed from its transpose, whose rows are
-contiguous (`pack_a_tiles_t`, `pack_b_tiles_t`).  K is packed whole and taken in steps as deep as L2 allows (8192 bf16, 16384
-int8 here), the accumulators leaving their tiles only between steps; the
-blocks are sized from K: `tile_blocking`.  int8 x int8 -> i32 uses
+contiguous (`pack_a_tiles_t`, `pack_b_tiles_t`).  K is packed whole and taken
+in steps as deep as L2 allows (8192 bf16, 16384 int8 here), the accumulators
+leaving their tiles only between steps; the blocks are sized from K:
+`tile_blocking`.  int8 x int8 -> i32 uses
 `tdpbssd` (signed x signed: no +128 shift); bf16 -> bf16 uses `tdpbf16ps`
 into f32, rounded once to bf16 when the tile is written.  Only the public API
 of mojolite is used.

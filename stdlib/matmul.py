@@ -22,11 +22,12 @@ written element by element; nothing reads or writes out of bounds.
   VNNI widens both to i16 pairs while packing, for pair dot products (`pmaddwd`).
 
 Where the CPU has AMX (and the OS allows it), int8 and bf16 run on the tile units
-instead (`_tiles`).  A C in Fortran order is computed as its transpose, C.T = B.T @ A.T
-(the kernels write rows of C; 2048^3 with out in Fortran order: f32 127 -> 167 GFLOP/s,
-bf16 396 -> 899, int8 479 -> 1652 GOP/s).  Each problem's call — blocks, buffers, configuration — is
-prepared once per thread and shape (`_prepare`), so a repeated call costs a dict
-look-up and the kernel call.  Only the public API of mojolite is used.
+instead (`_tiles`).  A C in Fortran order is computed as its transpose, C.T =
+B.T @ A.T (the kernels write rows of C; 2048^3 with out in Fortran order: f32
+127 -> 167 GFLOP/s, bf16 396 -> 899, int8 479 -> 1652 GOP/s).  Each problem's
+call — blocks, buffers, configuration — is prepared once per thread, shape and
+layout (`_prepare`), so a repeated call costs a dict look-up and the kernel call.
+Only the public API of mojolite is used.
 """
 from __future__ import annotations
 
@@ -330,7 +331,8 @@ def _prepare(a, b, out, kind: str, mc: int, nc: int, config: dict):
     nc = max(nr, nc // nr * nr)             # whole panels: the packed B block holds nc // nr of them
     kc, nc = min(kc, -(-k // 4) * 4), min(nc, -(-n // nr) * nr)
     # Buffers: per thread an edge tile and an A block (f32: none where A is read in place; bf16:
-    # also a B block and a C block), shared: the B block.  Packed elements hold 1 (f32), 2 (bf16 pairs) or 4 (int8) values of k.
+    # also a B block and a C block), shared: the B block.  Packed elements hold 1 (f32), 2 (bf16
+    # or int8 pairs) or 4 (int8) values of k.
     ct = _buffer("ct", threads * mr * nr, np.int32 if kind == "int8" else np.float32)
     if kind == "f32":
         ap = _buffer("ap", 0 if direct else threads * mc * kc, np.float32)
