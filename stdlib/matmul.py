@@ -244,8 +244,9 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
 def _product(a, b, out) -> None:
     """out = a @ b through the call prepared for this problem (prepared on first sight)."""
     (m, k), n = a.shape, b.shape[1]
-    # the layouts too: a call prepared for A read in place must not serve one it packs
-    key = (a.dtype, m, k, n, _columns(a), _columns(b), ml.get_num_threads(), ml.target())
+    # the layouts too (a call prepared for A read in place must not serve one it packs): the
+    # strides, cheaper to take than the class of layout they fall in
+    key = (a.dtype, m, k, n, a.strides, b.strides, ml.get_num_threads(), ml.target())
     calls = _calls()
     call = calls.get(key)                          # the same problem again: one dict look-up
     if call is None:
