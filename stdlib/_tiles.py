@@ -4,7 +4,8 @@ Each 32 x 32 block of C is four 16 x 16 tiles accumulated over K in tile
 registers 0-3, from two A tiles (4, 5: 16 rows x 64 bytes) and two B
 tiles (6, 7: 16 groups of k x 16 columns) per step of 64 bytes of k:
 
-  A block, packed   tiles of 16 rows x 64 bytes, each contiguous    zero past M and K
+  A block, packed   tiles of 16 rows x 64 bytes (16 i32 groups       zero past M and K
+                    of G values, as in B), each contiguous
   B panels, packed  bp[(r*kg + g)*32 + j] = the G values          G = 4 (int8), 2 (bf16 bits)
                     b[G*g + q, jc + 32r + j], q < G, in one i32    zero past K and N
 
@@ -69,25 +70,31 @@ def pack_b_tiles(b: Tensor[T], bp: Tensor[i32], jc: int, nc: int, kg: int, parts
 
 
 @kernel
-def pack_a_tiles(a: Tensor[T], ap: Tensor[T], base: int, ic: int, mc: int, mcp: int, kp: int):
-    """Rows ic..ic+mc of A, all of K, as tiles of 16 rows x 64 bytes, each contiguous (rows 64
-    bytes apart: a tile load then touches 16 neighbouring lines, not 16 lines one row of A
-    apart, which fall into the same few L1 sets), zero past the edges."""
+def pack_a_tiles(a: Tensor[T], ap: Tensor[i32], base: int, ic: int, mc: int, mcp: int, kp: int):
+    """Rows ic..ic+mc of A, all of K, as tiles of 16 rows x 64 bytes (16 i32 groups of G
+    values), each contiguous (rows 64 bytes apart: a tile load then touches 16 neighbouring
+    lines, not 16 lines one row of A apart, which fall into the same few L1 sets), zero past
+    the edges.  `base` and the tiles count i32 groups."""
     W = 64 if T == i8 else 32                   # elements in 64 bytes
+    G = 4 if T == i8 else 2
+    bits = 32 // G
+    mask = (1 << bits) - 1
     nk = kp // W
     k = a.shape[1]
     for i in range(mcp):
         for kt in range(nk):
             k0 = kt * W
-            out = base + (((i // 16) * nk + kt) * 16 + i % 16) * W
+            out = base + (((i // 16) * nk + kt) * 16 + i % 16) * 16
             if i < mc and k0 + W <= k:
-                ap.store[W](out, a.load[W](ic + i, k0))
+                ap.store[16](out, a.load[W](ic + i, k0).bitcast(i32))
             else:
-                for e in range(W):
-                    if i < mc and k0 + e < k:
-                        ap[out + e] = a[ic + i, k0 + e]
-                    else:
-                        ap[out + e] = T(0)
+                for g in range(16):
+                    v = i32(0)
+                    if i < mc:
+                        for t in ml.static_range(G):
+                            if k0 + G * g + t < k:
+                                v |= (i32(a[ic + i, k0 + G * g + t]) & mask) << (bits * t)
+                    ap[out + g] = v
 
 
 @kernel
@@ -95,7 +102,9 @@ def pack_b_tiles_t(bt: Tensor[T], bp: Tensor[i32], jc: int, nc: int, kg: int, pa
     """pack_b_tiles from B's transpose `bt` (n x k, rows contiguous: B in Fortran order, as
     `x @ w.T` passes it): a column's groups of k are one i32 each, read 16 at a time from
     one line and stored to their 16 rows of the panel (read as B's rows, each group gathered
-    from G lines: bf16 2048^3 with B in Fortran order 570-610 -> 980-990 GFLOP/s)."""
+    from G lines: bf16 2048^3 with B in Fortran order 570-610 -> 1180 GFLOP/s); the panel
+    16 rows (2 KiB) at a time, all of a row's 32 columns before the next rows (a column at a
+    time through all of K wrote 128 KiB apart: 3.4x slower)."""
     G = 4 if T == i8 else 2
     R = 64 // (4 // G)                          # elements in 64 bytes: 16 groups
     bits = 32 // G
@@ -104,9 +113,9 @@ def pack_b_tiles_t(bt: Tensor[T], bp: Tensor[i32], jc: int, nc: int, kg: int, pa
     panels = (nc + 31) // 32
     for part in ml.parallel_range(parts):
         for r in range(part * panels // parts, (part + 1) * panels // parts):
-            for j in range(32):
-                col = jc + 32 * r + j
-                for g0 in range(0, kg, 16):
+            for g0 in range(0, kg, 16):              # 16 rows of the panel (2 KiB) filled at a time
+                for j in range(32):
+                    col = jc + 32 * r + j
                     out = (r * kg + g0) * 32 + j
                     if col < jc + nc and G * g0 + R <= k:
                         groups = bt.load[R](col, G * g0).bitcast(i32)
@@ -123,39 +132,50 @@ def pack_b_tiles_t(bt: Tensor[T], bp: Tensor[i32], jc: int, nc: int, kg: int, pa
 
 
 @kernel
-def pack_a_tiles_t(at: Tensor[T], ap: Tensor[T], base: int, ic: int, mc: int, mcp: int, kp: int):
+def pack_a_tiles_t(at: Tensor[T], ap: Tensor[i32], base: int, ic: int, mc: int, mcp: int, kp: int):
     """pack_a_tiles from A's transpose `at` (k x m, rows contiguous: A in Fortran order, as
-    `x.T @ y` passes it): a line of `at` holds one k of 64 bytes' worth of rows, stored to its
-    place in each of their tiles (read as A's rows, every element came from another line,
-    the lines a power of two apart evicting each other: int8 2048^3 with A in Fortran order
-    455-480 -> 1835-1930 GOP/s)."""
+    `x.T @ y` passes it): G rows of `at` give one group column of a tile's 16 rows, stored
+    as 16 i32 (read as A's rows, every element came from another line, the lines a power of
+    two apart evicting each other: int8 2048^3 with A in Fortran order 455-480 -> 2210 GOP/s),
+    a line of `at` (W rows of A: W / 16 tiles) used whole before the next."""
     W = 64 if T == i8 else 32                   # elements in 64 bytes
+    G = 4 if T == i8 else 2
+    bits = 32 // G
+    mask = (1 << bits) - 1
     nk = kp // W
     k = at.shape[0]
     for kt in range(nk):
-        for i0 in range(0, mcp, W):
-            for e in range(W):
-                kk = kt * W + e
-                if kk < k and i0 + W <= mc:
-                    v = at.load[W](kk, ic + i0)
-                    for r in ml.static_range(W):
-                        ap[base + (((i0 // 16 + r // 16) * nk + kt) * 16 + r % 16) * W + e] = v[r]
-                else:
-                    for r in range(min(W, mcp - i0)):
-                        x = T(0)
-                        if kk < k and i0 + r < mc:
-                            x = at[kk, ic + i0 + r]
-                        ap[base + (((i0 + r) // 16 * nk + kt) * 16 + r % 16) * W + e] = x
+        for i0 in range(0, mcp, W):                 # the rows of one line of `at`: W / 16 tiles
+            for g in range(16):
+                kk = kt * W + G * g
+                for sub in ml.static_range(W // 16):
+                    r0 = i0 + 16 * sub
+                    out = base + ((r0 // 16) * nk + kt) * 256 + g       # the tile's row 0, group g
+                    if kk + G <= k and r0 + 16 <= mc:
+                        groups = SIMD[i32, 16](0)
+                        for t in ml.static_range(G):
+                            groups |= (at.load[16](kk + t, ic + r0).cast(i32) & mask) << (bits * t)
+                        for r in ml.static_range(16):
+                            ap[out + 16 * r] = groups[r]
+                    elif r0 < mcp:
+                        for r in range(16):
+                            v = i32(0)
+                            if r0 + r < mc:
+                                for t in ml.static_range(G):
+                                    if kk + t < k:
+                                        v |= (i32(at[kk + t, ic + r0 + r]) & mask) << (bits * t)
+                            ap[out + 16 * r] = v
 
 
 @kernel
-def tile_block(ap: Tensor[T], bp: Tensor[i32], c: Tensor[R], ct: Tensor[S], cacc: Tensor[S], base: int,
+def tile_block(ap: Tensor[i32], bp: Tensor[i32], c: Tensor[R], ct: Tensor[S], cacc: Tensor[S], base: int,
                ic: int, jc: int, ctoff: int, accoff: int, mc: int, nc: int, kp: int, kc_max: int):
     """C[ic:ic+mc, jc:jc+nc] = the packed A block (at base) @ the packed B panels.  For each B
     panel, K goes in steps of kc_max (its slice then stays in L2 while every A tile passes);
     between steps the accumulators wait in `cacc` (at accoff: mc rows x 32)."""
-    W = 64 if T == i8 else 32
-    kg = kp // (4 if T == i8 else 2)           # rows of groups of k in a B panel
+    INT8 = R == i32                            # int8 -> i32; bf16 -> bf16
+    W = 64 if INT8 else 32
+    kg = kp // (4 if INT8 else 2)             # rows of groups of k in a B panel
     for jr in range(0, nc, 32):
         for pc in range(0, kp, kc_max):
             last = pc + kc_max >= kp
@@ -168,15 +188,15 @@ def tile_block(ap: Tensor[T], bp: Tensor[i32], c: Tensor[R], ct: Tensor[S], cacc
                         ml.tile_load(t, cacc, acc + (t // 2) * 512 + (t % 2) * 16, 32)
                 for k0 in range(pc, min(pc + kc_max, kp), W):
                     panel = ((jr // 32) * kg + k0 * 16 // W) * 32
-                    tile = base + ((ir // 16) * (kp // W) + k0 // W) * 16 * W
-                    ml.tile_load(4, ap, tile, W)           # loads between the products: they overlap
+                    tile = base + ((ir // 16) * (kp // W) + k0 // W) * 256
+                    ml.tile_load(4, ap, tile, 16)          # loads between the products: they overlap
                     ml.tile_load(6, bp, panel, 32)
-                    tile_dot(0, 4, 6, INT8=T == i8)
+                    tile_dot(0, 4, 6, INT8=INT8)
                     ml.tile_load(7, bp, panel + 16, 32)
-                    tile_dot(1, 4, 7, INT8=T == i8)
-                    ml.tile_load(5, ap, tile + kp * 16, W)
-                    tile_dot(2, 5, 6, INT8=T == i8)
-                    tile_dot(3, 5, 7, INT8=T == i8)
+                    tile_dot(1, 4, 7, INT8=INT8)
+                    ml.tile_load(5, ap, tile + (kp // W) * 256, 16)
+                    tile_dot(2, 5, 6, INT8=INT8)
+                    tile_dot(3, 5, 7, INT8=INT8)
                 for t in ml.static_range(4):
                     ti = ir + 16 * (t // 2)
                     tj = jr + 16 * (t % 2)
@@ -210,7 +230,7 @@ def write_tile(c: Tensor[R], ct: Tensor[S], t: Const[int], row: int, col: int, c
 
 
 @kernel
-def gemm_tiles(a: Tensor[T], b: Tensor[T], c: Tensor[R], ap: Tensor[T], bp: Tensor[i32], ct: Tensor[S],
+def gemm_tiles(a: Tensor[T], b: Tensor[T], c: Tensor[R], ap: Tensor[i32], bp: Tensor[i32], ct: Tensor[S],
                cacc: Tensor[S], mc_max: int, nc_max: int, kc_max: int, parts: int,
                AT: Const[bool] = False, BT: Const[bool] = False):
     """a @ b on tiles: T = i8 (c i32, ct i32) or i16 bf16 bits (c bf16, ct f32).  mc_max: a
@@ -233,11 +253,12 @@ def gemm_tiles(a: Tensor[T], b: Tensor[T], c: Tensor[R], ap: Tensor[T], bp: Tens
             ic = blk * mc_max
             mc = min(mc_max, m - ic)
             t = ml.thread_index()
+            base = t * mc_max * (kp // W) * 16         # this thread's A block, in i32 groups
             if AT:
-                pack_a_tiles_t(a, ap, t * mc_max * kp, ic, mc, (mc + 31) // 32 * 32, kp)
+                pack_a_tiles_t(a, ap, base, ic, mc, (mc + 31) // 32 * 32, kp)
             else:
-                pack_a_tiles(a, ap, t * mc_max * kp, ic, mc, (mc + 31) // 32 * 32, kp)
-            tile_block(ap, bp, c, ct, cacc, t * mc_max * kp, ic, jc, t * 256, t * mc_max * 32, mc, nc, kp, kc_max)
+                pack_a_tiles(a, ap, base, ic, mc, (mc + 31) // 32 * 32, kp)
+            tile_block(ap, bp, c, ct, cacc, base, ic, jc, t * 256, t * mc_max * 32, mc, nc, kp, kc_max)
 
 
 @ml.comptime

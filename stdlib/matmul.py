@@ -379,8 +379,7 @@ def _prepare_tiles(a, b, out):
     mc = -(-(-(-m // blocks)) // 32) * 32
     nc = min(nc, -(-n // 32) * 32)
     kp = -(-k // (64 // a.dtype.itemsize)) * (64 // a.dtype.itemsize)
-    packed = np.int8 if int8 else np.int16
-    ap = _buffer("tile_a", threads * mc * kp, packed)
+    ap = _buffer("tile_a", threads * mc * kp * a.dtype.itemsize // 4, np.int32)
     bp = _buffer("tile_b", nc * kp * a.dtype.itemsize // 4, np.int32)
     acc = np.int32 if int8 else np.float32
     ct, cacc = _buffer("tile_c", threads * 256, acc), _buffer("tile_acc", threads * mc * 32, acc)
