@@ -38,6 +38,31 @@ def tiles_native(dtype_name: str) -> bool:
 
 
 @kernel
+def group_along_row(x: Tensor[T], row: int, col: int, end: int) -> i32:
+    """x[row, col : col + G] (the values before column `end`; 0 past it) as one i32 group,
+    element col in the low bits: G = 4 int8 or 2 bf16 bit patterns."""
+    G = 4 if T == i8 else 2
+    bits = 32 // G
+    v = i32(0)
+    for t in ml.static_range(G):
+        if col + t < end:
+            v |= (i32(x[row, col + t]) & ((1 << bits) - 1)) << (bits * t)
+    return v
+
+
+@kernel
+def group_along_column(x: Tensor[T], row: int, col: int, end: int) -> i32:
+    """x[row : row + G, col] (the values before row `end`) as one i32 group, as group_along_row."""
+    G = 4 if T == i8 else 2
+    bits = 32 // G
+    v = i32(0)
+    for t in ml.static_range(G):
+        if row + t < end:
+            v |= (i32(x[row + t, col]) & ((1 << bits) - 1)) << (bits * t)
+    return v
+
+
+@kernel
 def pack_b_tiles(b: Tensor[T], bp: Tensor[i32], jc: int, nc: int, kg: int, parts: int):
     """B's columns jc..jc+nc, all of K, as panels of 32 columns in groups of G k (one i32);
     `parts` threads share the panels, each a run of neighbouring ones.  Rows are read once,
@@ -59,7 +84,7 @@ def pack_b_tiles(b: Tensor[T], bp: Tensor[i32], jc: int, nc: int, kg: int, parts
                         for q in ml.static_range(G):
                             vs |= (b.load[16](G * g + q, col).cast(i32) & mask) << (bits * q)
                         bp.store[16](out, vs)
-                    else:
+                    else:                   # inline: a call here made the vector path 1.9x slower (int8)
                         for j in range(16):
                             v = i32(0)
                             if col + j < jc + nc:
@@ -77,8 +102,6 @@ def pack_a_tiles(a: Tensor[T], ap: Tensor[i32], base: int, ic: int, mc: int, mcp
     the edges.  `base` and the tiles count i32 groups."""
     W = 64 if T == i8 else 32                   # elements in 64 bytes
     G = 4 if T == i8 else 2
-    bits = 32 // G
-    mask = (1 << bits) - 1
     nk = kp // W
     k = a.shape[1]
     for i in range(mcp):
@@ -89,12 +112,7 @@ def pack_a_tiles(a: Tensor[T], ap: Tensor[i32], base: int, ic: int, mc: int, mcp
                 ap.store[16](out, a.load[W](ic + i, k0).bitcast(i32))
             else:
                 for g in range(16):
-                    v = i32(0)
-                    if i < mc:
-                        for t in ml.static_range(G):
-                            if k0 + G * g + t < k:
-                                v |= (i32(a[ic + i, k0 + G * g + t]) & mask) << (bits * t)
-                    ap[out + g] = v
+                    ap[out + g] = group_along_row(a, ic + i, k0 + G * g, k) if i < mc else i32(0)
 
 
 @kernel
@@ -107,8 +125,6 @@ def pack_b_tiles_t(bt: Tensor[T], bp: Tensor[i32], jc: int, nc: int, kg: int, pa
     time through all of K wrote 128 KiB apart: 3.4x slower)."""
     G = 4 if T == i8 else 2
     R = 64 // (4 // G)                          # elements in 64 bytes: 16 groups
-    bits = 32 // G
-    mask = (1 << bits) - 1
     k = bt.shape[1]
     panels = (nc + 31) // 32
     for part in ml.parallel_range(parts):
@@ -123,12 +139,7 @@ def pack_b_tiles_t(bt: Tensor[T], bp: Tensor[i32], jc: int, nc: int, kg: int, pa
                             bp[out + 32 * q] = groups[q]
                     else:
                         for q in range(min(16, kg - g0)):
-                            v = i32(0)
-                            if col < jc + nc:
-                                for e in ml.static_range(G):
-                                    if G * (g0 + q) + e < k:
-                                        v |= (i32(bt[col, G * (g0 + q) + e]) & mask) << (bits * e)
-                            bp[out + 32 * q] = v
+                            bp[out + 32 * q] = group_along_row(bt, col, G * (g0 + q), k) if col < jc + nc else i32(0)
 
 
 @kernel
@@ -159,12 +170,7 @@ def pack_a_tiles_t(at: Tensor[T], ap: Tensor[i32], base: int, ic: int, mc: int, 
                             ap[out + 16 * r] = groups[r]
                     elif r0 < mcp:
                         for r in range(16):
-                            v = i32(0)
-                            if r0 + r < mc:
-                                for t in ml.static_range(G):
-                                    if kk + t < k:
-                                        v |= (i32(at[kk + t, ic + r0 + r]) & mask) << (bits * t)
-                            ap[out + 16 * r] = v
+                            ap[out + 16 * r] = group_along_column(at, kk, ic + r0 + r, k) if r0 + r < mc else i32(0)
 
 
 @kernel
