@@ -32,12 +32,19 @@ __version__ = "0.1.0"
 from .tuning import autotune  # noqa: E402
 
 
-def matmul(a, b, out=None):
-    """`a @ b` for 2-d arrays: f32 -> f32, bf16 -> bf16 (f32 accumulation), i8 -> i32 (exact).
+def __getattr__(name: str):
+    # `ml.matmul` is the stdlib's own function, imported on first use (an import statement
+    # inside a wrapper cost ~1 us on every call)
+    if name == "matmul":
+        from .stdlib.matmul import matmul
+        globals()["matmul"] = matmul
+        return matmul
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-    Written in mojolite itself (mojolite.stdlib.matmul), compiled for this CPU on first use."""
-    from .stdlib.matmul import matmul as _matmul        # the stdlib loads on first use
-    return _matmul(a, b, out)
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), "matmul"})
+
 
 __all__ = [
     "kernel", "Kernel", "Tensor", "Const", "SIMD", "DType",

@@ -50,6 +50,14 @@ class Target:
     features: frozenset[str] = field(default_factory=frozenset)
     caches: tuple[int, int, int] = (32 << 10, 1 << 20, 32 << 20)     # L1 data, L2, L3 bytes
 
+    def __post_init__(self) -> None:
+        # hashed once: a target is part of look-up keys on every call (a fresh hash of the
+        # feature set cost ~0.1 us a look-up)
+        object.__setattr__(self, "_hash", hash((self.name, self.triple, self.cpu, self.features, self.caches)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
     def has(self, feature: str) -> bool:
         return feature in self.features
 

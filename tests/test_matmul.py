@@ -168,6 +168,35 @@ def test_read_only_out_is_refused():
         ml.matmul(np.ones((2, 3), np.float32), np.ones((3, 2), np.float32), out=out)
 
 
+def test_public_matmul_is_the_stdlib_function_itself():
+    """No wrapper between `ml.matmul` and the stdlib (loaded on first use, listed by dir)."""
+    from mojolite.stdlib import matmul as mm
+    assert ml.matmul is mm.matmul and "matmul" in dir(ml)
+
+
+@pytest.mark.parametrize("dtype", ["f32", "bf16", "int8"])
+def test_refusals_hold_for_a_problem_seen_before(dtype):
+    """A repeated problem skips the first call's checks: a read-only or overlapping `out` of
+    the same shape and layout is still refused with matmul's own message, nothing written."""
+    a, b = operands(dtype, 8, 8, 8)
+    rt = np.int32 if dtype == "int8" else a.dtype
+    out = np.empty((8, 8), rt)
+    ml.matmul(a, b, out=out)
+    frozen = np.zeros((8, 8), rt)
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        ml.matmul(a, b, out=frozen)
+    if dtype != "int8":                       # an int8 input cannot be an i32 out
+        with pytest.raises(ValueError, match="overlaps"):
+            ml.matmul(a, b, out=a)
+        wide, other = np.concatenate([a, a], axis=1), np.concatenate([a, a], axis=1)
+        ml.matmul(other[:, :8], b, out=wide[:, ::2])   # out's columns 2 apart: on tiles, C via a copy
+        wide[:, :8] = a
+        with pytest.raises(ValueError, match="overlaps"):
+            ml.matmul(wide[:, :8], b, out=wide[:, ::2])
+        np.testing.assert_array_equal(wide[:, :8], a)
+
+
 @pytest.mark.parametrize("kind", ["f32", "bf16", "int8"])
 def test_blocking_follows_the_target(kind):
     """The tile uses the registers: AVX-512 (32 registers) gets a larger tile than AVX2 (16)."""

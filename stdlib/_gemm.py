@@ -1,0 +1,183 @@
+"""The vector matmul drivers, BLIS-style, and their blocking from the target.
+
+The algorithm of GotoBLAS/BLIS: B is packed in blocks of KC x NC into panels
+of NR columns, A in blocks of MC x KC into panels of MR rows, and a
+register-blocked microkernel (`_micro`) multiplies one A panel by one B
+panel, keeping its MR x NR tile of C in vector registers.  For f32 and int8
+each A panel runs against the whole B block, kept in L2, so C is walked
+along its rows (the order that let the caches stream it: +11% at 2048^3).
+MR, NR and the blocks come from the target at compile time (`blocking`):
+vector width and register count set the tile, cache sizes the blocks.
+Edges are zero-padded in the packed panels (`_pack`) and partial tiles
+written element by element; nothing reads or writes out of bounds.
+
+- f32 @ f32 -> f32: FMAs; A is read in place where its rows are no closer
+  together than its columns (the microkernel broadcasts its elements), else
+  packed a block at a time, column by column (Fortran order, transposes).
+- bf16 @ bf16 -> bf16: panels widened to f32 while packing (on this class of
+  CPU `vdpbf16ps` is half as fast as f32 FMAs), one C block accumulated in
+  f32 over all of K, then rounded once to bf16.
+- i8 @ i8 -> i32 (exact): 4-way dot products; with x86 VNNI (u8 x i8) A is
+  packed as a + 128 and 128 x the column sums of B are subtracted; x86 without
+  VNNI widens both to i16 pairs while packing, for pair dot products (`pmaddwd`).
+
+Does not own the choice among drivers, the work buffers or the arguments' checks
+(`matmul`), nor the AMX tile path (`_tiles`).
+"""
+from __future__ import annotations
+
+import mojolite as ml
+from mojolite import Const, Tensor, bf16, f32, i8, i32, kernel
+
+from ._micro import P, micro_f32, micro_i8
+from ._pack import pack_a, pack_a_cols, pack_a_i8, pack_a_i8_t, pack_a_pairs, pack_b, pack_b_i8, pack_b_pairs
+
+
+@ml.comptime
+def blocking(kind: str = "f32") -> tuple[int, int, int, int, int]:
+    """(MR, NV, MC, KC, NC) for the current target and kind ("f32", "bf16" or "int8"): an
+    MR x (NV vectors) tile of 32-bit lanes, the row block of a thread, the depth of K and
+    the width of the B block."""
+    t = ml.target()
+    regs = t.vector_registers
+    nv = 2 if regs <= 16 else 4
+    mr = (regs - nv - 2) // nv                      # accumulators, B vectors, one A broadcast
+    nr = nv * t.vector_bits // 32
+    size = (2 if i8_pairs() else 1) if kind == "int8" else 4      # bytes of one k of a packed row
+    if kind == "bf16":
+        # C blocks accumulate all of K per thread, A and B packed per block: a B panel slice
+        # of ~128 KiB, the B block in L3 (narrower blocks would pack A again per block)
+        kc = min(2048, (128 << 10) // (4 * nr))
+        nc = min(4096, t.l3 // (8 * kc))
+    else:
+        # one A panel (MR rows) runs against the whole B block: K deep enough that C is
+        # updated rarely with the A panel within half of L1; the B block within half of L2
+        # (in L3 it cost 11% at 2048^3); int8: one pass over K up to 2048
+        kc = min(1024, t.l1d // (2 * size * mr)) if kind == "f32" else 2048
+        nc = t.l2 // (2 * kc * size)
+    mc = max(mr, min(t.l2 // (kc * size), 240) // mr * mr)     # a thread's row block
+    return mr, nv, mc, kc, max(nr, nc // nr * nr)
+
+
+@ml.comptime
+def vnni_shift() -> bool:
+    """Whether int8 products use x86 VNNI's u8 x i8 form (A shifted by +128)."""
+    t = ml.target()
+    return t.arch == "x86_64" and (t.has("avx512vnni") or t.has("avxvnni"))
+
+
+@ml.comptime
+def i8_pairs() -> bool:
+    """Whether int8 products go through i16 pairs (`dot2_i16`, one `pmaddwd` a vector): x86
+    without VNNI, where the 4-way sums have to shuffle lanes across vectors (int8 matmul
+    2048^3: x86-64-v3 69 -> 150 GOP/s, x86-64-v4 126 -> 195).  AArch64 without dotprod keeps
+    the 4-way form: not measured there."""
+    t = ml.target()
+    return t.arch == "x86_64" and not vnni_shift()
+
+
+@kernel
+def gemm_f32(a: Tensor[f32], b: Tensor[f32], c: Tensor[f32], ap: Tensor[f32], bp: Tensor[f32],
+             ct: Tensor[f32], mc_max: int, kc_max: int, nc_max: int, parts: int, MR: Const[int], NV: Const[int],
+             DIRECT: Const[bool] = False):
+    """DIRECT: the microkernels read A in place (its rows are no closer together than its
+    columns: rows stream), no A panels; else each thread packs its A block a column at a
+    time.  `parts`: threads that pack B (1 for problems too small to share)."""
+    NR = NV * ml.simd_width(f32)
+    m, k = a.shape
+    n = b.shape[1]
+    for jc in range(0, n, nc_max):
+        nc = min(nc_max, n - jc)
+        for pc in range(0, k, kc_max):
+            kc = min(kc_max, k - pc)
+            pack_b(b, bp, 0, pc, jc, kc, nc, parts, NR=NR)
+            for blk in ml.parallel_range((m + mc_max - 1) // mc_max):     # row blocks, one per thread
+                ic = blk * mc_max
+                mc = min(mc_max, m - ic)
+                t = ml.thread_index()
+                if not DIRECT:
+                    pack_a_cols(a, ap, t * mc_max * kc_max, ic, pc, mc, kc, MR=MR)
+                for ir in range(0, mc, MR):          # one A panel (in L1) against the B block (in L2)
+                    mr = min(MR, mc - ir)
+                    for jr in range(0, nc, NR):
+                        if DIRECT:
+                            micro_f32(a, bp, c, ct, pc, jr * kc, t * MR * NR, kc, ic + ir, jc + jr,
+                                      mr, min(NR, nc - jr), pc == 0, MR=MR, NV=NV, DIRECT=True)
+                        else:
+                            micro_f32(ap, bp, c, ct, t * mc_max * kc_max + ir * kc, jr * kc, t * MR * NR, kc,
+                                      ic + ir, jc + jr, mr, min(NR, nc - jr), pc == 0, MR=MR, NV=NV)
+
+
+@kernel
+def gemm_bf16(a: Tensor[bf16], b: Tensor[bf16], c: Tensor[bf16], a16: Tensor[ml.i16], b16: Tensor[ml.i16],
+              ap: Tensor[P], bp: Tensor[P], ct: Tensor[f32], cblk: Tensor[f32], mc_max: int, kc_max: int,
+              nc_max: int, MR: Const[int], NV: Const[int]):
+    """Blocks of C accumulate all of K in f32 (`cblk`, one per thread), then round once.  The
+    panels are f32 (P = f32: widened while packing) or bf16 pairs of k (P = i32: packed from
+    `a16`, `b16`, int16 views of a and b) for the pair dot products."""
+    NR = NV * ml.simd_width(f32)
+    per = 1 if P == f32 else 2                      # k per packed element
+    m, k = a.shape
+    n = b.shape[1]
+    for jc in range(0, n, nc_max):
+        nc = min(nc_max, n - jc)
+        for blk in ml.parallel_range((m + mc_max - 1) // mc_max):
+            ic = blk * mc_max
+            mc = min(mc_max, m - ic)
+            t = ml.thread_index()
+            aoff, boff = t * mc_max * kc_max // per, t * nc_max * kc_max // per
+            for pc in range(0, k, kc_max):
+                kc = min(kc_max, k - pc)
+                kp = (kc + per - 1) // per
+                if P == f32:
+                    pack_b(b, bp, boff, pc, jc, kc, nc, 1, NR=NR)
+                    pack_a(a, ap, aoff, ic, pc, mc, kc, MR=MR)
+                else:
+                    pack_b_pairs(b16, bp, boff, pc, jc, kc, nc, 1, NR=NR)
+                    pack_a_pairs(a16, ap, aoff, ic, pc, mc, kc, MR=MR)
+                for jr in range(0, nc, NR):
+                    for ir in range(0, mc, MR):
+                        micro_f32(ap, bp, cblk, ct, aoff + ir * kp, boff + jr * kp, t * MR * NR, kp,
+                                  t * mc_max + ir, jr, min(MR, mc - ir), min(NR, nc - jr), pc == 0, MR=MR, NV=NV)
+            for i in range(mc):
+                for j in range(nc):
+                    c[ic + i, jc + j] = bf16(cblk[t * mc_max + i, j])
+
+
+@kernel
+def gemm_i8(a: Tensor[i8], b: Tensor[i8], c: Tensor[i32], ap: Tensor[i32], bp: Tensor[i32],
+            ct: Tensor[i32], colsum: Tensor[i32], mc_max: int, kc_max: int, nc_max: int, parts: int,
+            MR: Const[int], NV: Const[int], SHIFT: Const[bool], PAIRS: Const[bool], AT: Const[bool] = False):
+    """Packed panels hold groups of 4 bytes as i32; A's are a + 128 (u8) where SHIFT (x86 VNNI).
+    PAIRS: groups of 2 values widened to i16 instead (`i8_pairs`).  AT: `a` is A's transpose
+    (A in Fortran order)."""
+    NR = NV * ml.simd_width(i32)
+    G = 2 if PAIRS else 4                           # k per packed element
+    m = a.shape[1] if AT else a.shape[0]
+    k = a.shape[0] if AT else a.shape[1]
+    n = b.shape[1]
+    for jc in range(0, n, nc_max):
+        nc = min(nc_max, n - jc)
+        for pc in range(0, k, kc_max):
+            kc = min(kc_max, k - pc)
+            kg = (kc + G - 1) // G
+            if PAIRS:
+                pack_b_pairs(b, bp, 0, pc, jc, kc, nc, parts, NR=NR)
+            else:
+                pack_b_i8(b, bp, colsum, pc, jc, kc, nc, parts, NR=NR)
+            for blk in ml.parallel_range((m + mc_max - 1) // mc_max):
+                ic = blk * mc_max
+                mc = min(mc_max, m - ic)
+                t = ml.thread_index()
+                apoff = t * mc_max * kc_max // G
+                if AT:
+                    pack_a_i8_t(a, ap, apoff, ic, pc, mc, kc, MR=MR, G=G, SHIFT=SHIFT)
+                elif PAIRS:
+                    pack_a_pairs(a, ap, apoff, ic, pc, mc, kc, MR=MR)
+                else:
+                    pack_a_i8(a, ap, apoff, ic, pc, mc, kc, MR=MR, SHIFT=SHIFT)
+                for ir in range(0, mc, MR):          # one A panel against the B block (in L2)
+                    for jr in range(0, nc, NR):
+                        micro_i8(ap, bp, c, ct, colsum, apoff + ir * kg, jr * kg, t * MR * NR, jr, kg,
+                                 ic + ir, jc + jr, min(MR, mc - ir), min(NR, nc - jr), pc == 0,
+                                 MR=MR, NV=NV, SHIFT=SHIFT, PAIRS=PAIRS)
