@@ -10,7 +10,9 @@ tiles (6, 7: 16 groups of k x 16 columns) per step of 64 bytes of k:
                     b[G*g + q, jc + 32r + j], q < G, in one i32    zero past K and N
 
 An operand in Fortran order is packed from its transpose, whose rows are
-contiguous (`pack_a_tiles_t`, `pack_b_tiles_t`).  K is packed whole and taken
+contiguous (`pack_a_tiles_t`, `pack_b_tiles_t`); where each A tile serves at
+most two B panels (N <= 64) and A's rows hold whole tiles, they are loaded
+from A itself, unpacked (`AIP`).  K is packed whole and taken
 in steps as deep as L2 allows (8192 bf16, 16384 int8 here), the accumulators
 leaving their tiles only between steps; the blocks are sized from K:
 `tile_blocking`.  int8 x int8 -> i32 uses
@@ -174,11 +176,14 @@ def pack_a_tiles_t(at: Tensor[T], ap: Tensor[i32], base: int, ic: int, mc: int, 
 
 
 @kernel
-def tile_block(ap: Tensor[i32], bp: Tensor[i32], c: Tensor[R], ct: Tensor[S], cacc: Tensor[S], base: int,
-               ic: int, jc: int, ctoff: int, accoff: int, mc: int, nc: int, kp: int, kc_max: int):
+def tile_block(a: Tensor[T], ap: Tensor[i32], bp: Tensor[i32], c: Tensor[R], ct: Tensor[S], cacc: Tensor[S],
+               base: int, ic: int, jc: int, ctoff: int, accoff: int, mc: int, nc: int, kp: int, kc_max: int,
+               AIP: Const[bool] = False):
     """C[ic:ic+mc, jc:jc+nc] = the packed A block (at base) @ the packed B panels.  For each B
     panel, K goes in steps of kc_max (its slice then stays in L2 while every A tile passes);
-    between steps the accumulators wait in `cacc` (at accoff: mc rows x 32)."""
+    between steps the accumulators wait in `cacc` (at accoff: mc rows x 32).  AIP: A's tiles
+    are loaded from `a` itself (its rows are a tile's rows: no edges there, M a multiple of 32
+    and K of 64 bytes)."""
     INT8 = R == i32                            # int8 -> i32; bf16 -> bf16
     W = 64 if INT8 else 32
     kg = kp // (4 if INT8 else 2)             # rows of groups of k in a B panel
@@ -195,12 +200,18 @@ def tile_block(ap: Tensor[i32], bp: Tensor[i32], c: Tensor[R], ct: Tensor[S], ca
                 for k0 in range(pc, min(pc + kc_max, kp), W):
                     panel = ((jr // 32) * kg + k0 * 16 // W) * 32
                     tile = base + ((ir // 16) * (kp // W) + k0 // W) * 256
-                    ml.tile_load(4, ap, tile, 16)          # loads between the products: they overlap
+                    if AIP:
+                        ml.tile_load(4, a, ic + ir, k0)
+                    else:
+                        ml.tile_load(4, ap, tile, 16)      # loads between the products: they overlap
                     ml.tile_load(6, bp, panel, 32)
                     tile_dot(0, 4, 6, INT8=INT8)
                     ml.tile_load(7, bp, panel + 16, 32)
                     tile_dot(1, 4, 7, INT8=INT8)
-                    ml.tile_load(5, ap, tile + (kp // W) * 256, 16)
+                    if AIP:
+                        ml.tile_load(5, a, ic + ir + 16, k0)
+                    else:
+                        ml.tile_load(5, ap, tile + (kp // W) * 256, 16)
                     tile_dot(2, 5, 6, INT8=INT8)
                     tile_dot(3, 5, 7, INT8=INT8)
                 for t in ml.static_range(4):
@@ -238,7 +249,7 @@ def write_tile(c: Tensor[R], ct: Tensor[S], t: Const[int], row: int, col: int, c
 @kernel
 def gemm_tiles(a: Tensor[T], b: Tensor[T], c: Tensor[R], ap: Tensor[i32], bp: Tensor[i32], ct: Tensor[S],
                cacc: Tensor[S], mc_max: int, nc_max: int, kc_max: int, parts: int,
-               AT: Const[bool] = False, BT: Const[bool] = False):
+               AT: Const[bool] = False, BT: Const[bool] = False, AIP: Const[bool] = False):
     """a @ b on tiles: T = i8 (c i32, ct i32) or i16 bf16 bits (c bf16, ct f32).  mc_max: a
     multiple of 32; per thread ap holds mc_max rows, ct one tile, cacc mc_max x 32; bp one B
     block of nc_max columns.  kc_max: a multiple of 64 bytes of k.  AT / BT: `a` / `b` is
@@ -262,9 +273,10 @@ def gemm_tiles(a: Tensor[T], b: Tensor[T], c: Tensor[R], ap: Tensor[i32], bp: Te
             base = t * mc_max * (kp // W) * 16         # this thread's A block, in i32 groups
             if AT:
                 pack_a_tiles_t(a, ap, base, ic, mc, (mc + 31) // 32 * 32, kp)
-            else:
+            elif not AIP:
                 pack_a_tiles(a, ap, base, ic, mc, (mc + 31) // 32 * 32, kp)
-            tile_block(ap, bp, c, ct, cacc, base, ic, jc, t * 256, t * mc_max * 32, mc, nc, kp, kc_max)
+            tile_block(a, ap, bp, c, ct, cacc, base, ic, jc, t * 256, t * mc_max * 32, mc, nc, kp, kc_max,
+                       AIP=AIP)
 
 
 @ml.comptime

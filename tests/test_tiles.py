@@ -181,6 +181,16 @@ def operand(dtype, shape, layout):
     return x
 
 
+def assert_product(dtype, a, b, out):
+    """int8 exact; bf16 within one rounding of the f32 sum to bf16 (and f32 accumulation)."""
+    if dtype == "int8":
+        assert np.array_equal(out, a.astype(np.int64) @ b.astype(np.int64))
+    else:
+        ref = a.astype(np.float64) @ b.astype(np.float64)
+        scale = np.abs(a.astype(np.float64)) @ np.abs(b.astype(np.float64))
+        assert np.all(np.abs(out.astype(np.float64) - ref) <= 2 ** -8 * np.abs(ref) + 1e-6 * scale + 1e-30)
+
+
 @needs_amx
 @pytest.mark.parametrize("layouts", [("C", "C"), ("F", "F"), ("C", "F"), ("F", "C"), ("strided", "strided"),
                                      ("F strided", "F strided")], ids="/".join)
@@ -191,12 +201,28 @@ def test_matmul_on_tiles_matches_numpy(m, k, n, dtype, layouts):
     rows is packed from its transpose."""
     a, b = operand(dtype, (m, k), layouts[0]), operand(dtype, (k, n), layouts[1])
     out = ml.matmul(a, b)
-    if dtype == "int8":
-        assert np.array_equal(out, a.astype(np.int64) @ b.astype(np.int64))
-    else:
-        ref = a.astype(np.float64) @ b.astype(np.float64)
-        scale = np.abs(a.astype(np.float64)) @ np.abs(b.astype(np.float64))
-        assert np.all(np.abs(out.astype(np.float64) - ref) <= 2 ** -8 * np.abs(ref) + 1e-6 * scale + 1e-30)
+    assert_product(dtype, a, b, out)
+
+
+@needs_amx
+@pytest.mark.parametrize("layout", ["C", "rows apart"])
+@pytest.mark.parametrize("dtype", ["int8", "bf16"])
+@pytest.mark.parametrize("m, k, n", [(32, 64, 1), (64, 128, 64), (96, 4096, 33), (2048, 512, 32), (64, 128, 65)])
+def test_matmul_on_tiles_reading_a_in_place(m, k, n, dtype, layout, monkeypatch):
+    """N <= 64, A's rows holding whole tiles (M a multiple of 32, K of 64 bytes): its tiles are
+    loaded from A itself, whose rows may be any distance apart; N = 65 packs A."""
+    from mojolite.stdlib import _work, matmul as mm
+    bound = []
+    monkeypatch.setattr(mm, "_bound", lambda kernel, **consts: bound.append(consts) or kernel.bind(**consts))
+    monkeypatch.setattr(_work.local, "calls", {}, raising=False)
+    a, b = operand(dtype, (m, k), "C"), operand(dtype, (k, n), "C")
+    if layout == "rows apart":
+        big = np.zeros((2 * m, k + 64), a.dtype)
+        big[::2, :k] = a
+        a = big[::2, :k]
+    out = ml.matmul(a, b)
+    assert bound and bound[-1]["AIP"] == (n <= 64)
+    assert_product(dtype, a, b, out)
 
 
 @needs_amx
@@ -218,7 +244,7 @@ def test_matmul_uses_the_vector_path_where_the_os_refuses_tiles(monkeypatch):
         raise RuntimeError("the OS does not allow AMX tiles in this process")
     monkeypatch.setattr(targets, "allow_tiles", refuse)
     monkeypatch.setattr(mm, "_plans", {})
-    monkeypatch.setattr(_work.local, "calls", {})
+    monkeypatch.setattr(_work.local, "calls", {}, raising=False)
     assert not ml.tiles.allowed()
     a, b = operand("int8", (70, 90), "C"), operand("int8", (90, 50), "C")
     assert np.array_equal(ml.matmul(a, b), a.astype(np.int64) @ b.astype(np.int64))
