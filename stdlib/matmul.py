@@ -240,7 +240,6 @@ def _prepare_tiles(a, b, out):
     mc = -(-(-(-m // blocks)) // 32) * 32
     nc = min(nc, -(-n // 32) * 32)
     kp = -(-k // (64 // a.dtype.itemsize)) * (64 // a.dtype.itemsize)
-    ap = _buffer("tile_a", threads * mc * kp * a.dtype.itemsize // 4, np.int32)
     bp = _buffer("tile_b", nc * kp * a.dtype.itemsize // 4, np.int32)
     acc = np.int32 if int8 else np.float32
     ct, cacc = _buffer("tile_c", threads * 256, acc), _buffer("tile_acc", threads * mc * 32, acc)
@@ -252,6 +251,7 @@ def _prepare_tiles(a, b, out):
     # mixed at N = 128-256); its rows must then hold whole tiles
     aip = (not at and a.strides[1] == a.itemsize and m % 32 == 0 and k % (64 // a.itemsize) == 0
            and n <= 64)
+    ap = _buffer("tile_a", 0 if aip else threads * mc * kp * a.dtype.itemsize // 4, np.int32)
     gemm = _bound(gemm_tiles, AT=at, BT=bt, AIP=aip)
 
     def call(a, b, out):
