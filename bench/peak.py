@@ -2,9 +2,11 @@
 
     python bench/peak.py
 
-Each kernel runs independent chains of one instruction on values in
+Each vector kernel runs independent chains of one instruction on values in
 registers (as many chains as the target has registers to spare), so it
-measures the issue rate of the instruction, not memory.
+measures the issue rate of the instruction, not memory.  The AMX kernel
+runs a matmul's 2 x 2 block of tile products on operands loaded from L1
+(`tile_chains`): on operands that never change the products ran faster.
 """
 from __future__ import annotations
 
@@ -67,18 +69,42 @@ def i8_chains(n: i64, x: Tensor[i32], y: Tensor[u8], z: Tensor[i8]):
 
 @kernel
 def tile_chains(n: i64, x: Tensor[i8], INT8: Const[bool]):
-    """Four independent tile accumulators (0-3) fed by tiles 4-7 (AMX)."""
-    for t in ml.static_range(4, 8):
-        ml.tile_load(t, x, 0, 64)
+    """A 2 x 2 block of tile products a step into accumulators 0-3, as in a matmul's inner
+    loop: the operands (tiles 4-7) loaded each step from `x` (16 KiB: four sets in turn, in
+    L1).  Products of unchanging operands ran ~1.25x faster here (bf16 and int8 alike), a
+    rate no product of two real matrices sees."""
     for t in ml.static_range(4):
         ml.tile_zero(t)
-    for _ in range(n):
-        for c in ml.static_range(4):
-            if INT8:
-                ml.tile_dot4_i8(c, 4 + c // 2, 6 + c % 2)
-            else:
-                ml.tile_dot2_bf16(c, 4 + c // 2, 6 + c % 2)
+    for s in range(n):
+        at = (s % 4) * 4096
+        ml.tile_load(4, x, at, 64)
+        ml.tile_load(6, x, at + 1024, 64)
+        tile_product(0, 4, 6, INT8=INT8)
+        ml.tile_load(7, x, at + 2048, 64)
+        tile_product(1, 4, 7, INT8=INT8)
+        ml.tile_load(5, x, at + 3072, 64)
+        tile_product(2, 5, 6, INT8=INT8)
+        tile_product(3, 5, 7, INT8=INT8)
     ml.tile_store(0, x, 0, 64)
+
+
+@kernel
+def tile_product(c: Const[int], a: Const[int], b: Const[int], INT8: Const[bool]):
+    if INT8:
+        ml.tile_dot4_i8(c, a, b)
+    else:
+        ml.tile_dot2_bf16(c, a, b)
+
+
+def _tile_operands(kind: str) -> np.ndarray:
+    """16 KiB of random operands (normal bf16 values or int8), 64-byte aligned."""
+    rng = np.random.default_rng(0)
+    values = (rng.standard_normal(8192).astype(ml.bf16.numpy) if kind == "bf16"
+              else rng.integers(-128, 128, 16384, dtype=np.int8))
+    raw = np.empty(16384 + 64, np.int8)
+    x = raw[-raw.ctypes.data % 64:][:16384]
+    x[:] = values.view(np.int8)
+    return x
 
 
 def _rate(run, ops_per_iter: float, n: int = 2_000_000, repeat: int = 7) -> float:
@@ -106,15 +132,14 @@ def probes() -> dict[str, tuple | None]:
     yu, zi = np.ones(1, np.uint8), np.ones(1, np.int8)
     has_bf16 = t.has("avx512bf16") or t.arch == "aarch64" and t.has("bf16")
     has_dot = t.has("avx512vnni") or t.has("avxvnni") or t.arch == "aarch64" and t.has("dotprod")
-    tiles = np.zeros(16 * 64 * 4, np.int8)        # one tile's bytes, and room for a stored 16 x 16 x 4
     has_tiles = {kind: t.has("amx-tile") and t.has(f"amx-{kind}") for kind in ("bf16", "int8")}
     return {
         "f32": (lambda n: fma_chains(n, x), chains * w * 2),
         "bf16": (lambda n: bf16_chains(n, x, y), chains * w * 4) if has_bf16 else None,
         "int8": (lambda n: i8_chains(n, xi, yu, zi), chains * w * 8) if has_dot else None,
-        "bf16_tiles": (lambda n: tile_chains(n, tiles, INT8=False), 4 * 16 * 16 * 32 * 2)
+        "bf16_tiles": (lambda n, x=_tile_operands("bf16"): tile_chains(n, x, INT8=False), 4 * 16 * 16 * 32 * 2)
         if has_tiles["bf16"] else None,
-        "int8_tiles": (lambda n: tile_chains(n, tiles, INT8=True), 4 * 16 * 16 * 64 * 2)
+        "int8_tiles": (lambda n, x=_tile_operands("int8"): tile_chains(n, x, INT8=True), 4 * 16 * 16 * 64 * 2)
         if has_tiles["int8"] else None,
     }
 
