@@ -17,6 +17,8 @@ import numpy as np
 
 import mojolite as ml
 from mojolite import SIMD, Const, Tensor, bf16, f32, i8, i32, i64, kernel, u8
+from mojolite.stdlib._tiles import tile_dot
+from mojolite.stdlib._work import aligned
 
 
 @kernel
@@ -79,21 +81,13 @@ def tile_chains(n: i64, x: Tensor[i8], INT8: Const[bool]):
         at = (s % 4) * 4096
         ml.tile_load(4, x, at, 64)
         ml.tile_load(6, x, at + 1024, 64)
-        tile_product(0, 4, 6, INT8=INT8)
+        tile_dot(0, 4, 6, INT8=INT8)
         ml.tile_load(7, x, at + 2048, 64)
-        tile_product(1, 4, 7, INT8=INT8)
+        tile_dot(1, 4, 7, INT8=INT8)
         ml.tile_load(5, x, at + 3072, 64)
-        tile_product(2, 5, 6, INT8=INT8)
-        tile_product(3, 5, 7, INT8=INT8)
+        tile_dot(2, 5, 6, INT8=INT8)
+        tile_dot(3, 5, 7, INT8=INT8)
     ml.tile_store(0, x, 0, 64)
-
-
-@kernel
-def tile_product(c: Const[int], a: Const[int], b: Const[int], INT8: Const[bool]):
-    if INT8:
-        ml.tile_dot4_i8(c, a, b)
-    else:
-        ml.tile_dot2_bf16(c, a, b)
 
 
 def _tile_operands(kind: str) -> np.ndarray:
@@ -101,8 +95,7 @@ def _tile_operands(kind: str) -> np.ndarray:
     rng = np.random.default_rng(0)
     values = (rng.standard_normal(8192).astype(ml.bf16.numpy) if kind == "bf16"
               else rng.integers(-128, 128, 16384, dtype=np.int8))
-    raw = np.empty(16384 + 64, np.int8)
-    x = raw[-raw.ctypes.data % 64:][:16384]
+    x = aligned(16384, np.dtype(np.int8))
     x[:] = values.view(np.int8)
     return x
 
