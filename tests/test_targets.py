@@ -293,6 +293,24 @@ def test_dot2_bf16_adds_odd_then_even(target):
     assert (out == 2.0**24).all() and (ml.dot2_bf16(acc, ones, ones) == 2.0**24).all()
 
 
+def test_numpy_dots_take_packed_pairs():
+    """From plain Python, ml.dot2_i16 and ml.dot2_bf16 take both operands as i32 lanes of
+    packed pairs, as kernels do; operands that do not fill acc's lanes are refused by name."""
+    rng = np.random.default_rng(5)
+    acc, a, b = i16_data(16, rng)
+    with np.errstate(over="ignore"):
+        np.testing.assert_array_equal(ml.dot2_i16(acc, a.view(np.int32), b.view(np.int32)), ml.dot2_i16(acc, a, b))
+    facc, fa, fb = bf16_data(16, rng)
+    np.testing.assert_array_equal(ml.dot2_bf16(facc, fa.view(np.int32), fb.view(np.int32)),
+                                  ml.dot2_bf16(facc, fa, fb))
+    with pytest.raises(ValueError, match=r"ml\.dot2_i16.*2 values for each of acc's 16 lanes"):
+        ml.dot2_i16(acc, a.view(np.int32), b)                 # one packed, one not
+    with pytest.raises(ValueError, match=r"ml\.dot2_bf16"):
+        ml.dot2_bf16(facc, fa[:30], fb[:30])
+    with pytest.raises(ValueError, match=r"ml\.dot4_i8.*4 values for each of acc's 16 lanes"):
+        ml.dot4_i8(acc, np.zeros(60, np.int8), np.zeros(60, np.int8))
+
+
 @runs_x86_presets
 def test_host_asm_uses_dot_instructions():
     """The host (VNNI, BF16) uses vpdpbusd, vpdpwssd and vdpbf16ps; plain x86-64 none of them
