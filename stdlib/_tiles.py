@@ -13,9 +13,9 @@ An operand in Fortran order is packed from its transpose, whose rows are
 contiguous (`pack_a_tiles_t`, `pack_b_tiles_t`); where each A tile serves at
 most two B panels (N <= 64) and A's rows hold whole tiles, they are loaded
 from A itself, unpacked (`AIP`).  K is packed whole and taken
-in steps as deep as L2 allows (8192 bf16, 16384 int8 here), the accumulators
-leaving their tiles only between steps; the blocks are sized from K:
-`tile_blocking`.  int8 x int8 -> i32 uses
+in steps of 512 bytes here (256 bf16, 512 int8): the slice of a B panel stays
+in L1 while every A tile of the block passes, the accumulators waiting in
+memory between steps; the blocks are sized from K: `tile_blocking`.  int8 x int8 -> i32 uses
 `tdpbssd` (signed x signed: no +128 shift); bf16 -> bf16 uses `tdpbf16ps`
 into f32, rounded once to bf16 when the tile is written.  Only the public API
 of mojolite is used.
@@ -282,13 +282,16 @@ def gemm_tiles(a: Tensor[T], b: Tensor[T], c: Tensor[R], ap: Tensor[i32], bp: Te
 @ml.comptime
 def tile_blocking(k: int, itemsize: int) -> tuple[int, int, int]:
     """(MC, NC, KC) for a K of `k` elements of `itemsize` bytes: the A block within half of
-    L2, the B block within 8 MiB, and a 32-column slice of a B panel within a quarter of L2.
-    Steps of K as deep as that: the accumulators leaving their tiles between steps cost more
-    than reading the slice from L2 (a slice in L1, 384 deep: -7% at 2048^3 bf16, -8% int8)."""
+    L2, the B block within 8 MiB, and a 32-column slice of a B panel within a third of L1
+    (16 KiB here), where it stays while the block's A tiles pass; the accumulators wait in
+    memory between slices.  Single-thread medians, whole K -> KC deep slices: bf16 1000^3
+    1021-1039 -> 1129-1174 GFLOP/s (KC 128: 1002, 192: 1060, 320: 885-1101, 384: 1087-1101,
+    512: 913-1072), 2048^3 1181-1187 -> 1206-1221; int8 1000^3 2143 -> 2207 GOP/s, 2048^3
+    2137 -> 2349.  A block of fewer than 4 pairs of tile rows takes K whole (`_prepare_tiles`)."""
     t = ml.target()
     row = max(64, k * itemsize)
     mc = max(32, min(256, t.l2 // (2 * row)) // 32 * 32)
     nc = max(32, min(4096, (8 << 20) // row) // 32 * 32)
     per = 64 // itemsize
-    kc = max(per, t.l2 // 4 // (32 * itemsize) // per * per)
+    kc = max(per, t.l1d // 3 // 32 // itemsize // per * per)
     return mc, nc, kc

@@ -240,6 +240,8 @@ def _prepare_tiles(a, b, out):
     mc = -(-(-(-m // blocks)) // 32) * 32
     nc = min(nc, -(-n // 32) * 32)
     kp = -(-k // (64 // a.dtype.itemsize)) * (64 // a.dtype.itemsize)
+    if mc < 128:                # a B slice would serve too few A tiles to pay for waiting
+        kc = kp                 # accumulators (bf16 64x4096x64: 1-4% slower sliced)
     bp = _buffer("tile_b", nc * kp * a.dtype.itemsize // 4, np.int32)
     acc = np.int32 if int8 else np.float32
     ct, cacc = _buffer("tile_c", threads * 256, acc), _buffer("tile_acc", threads * mc * 32, acc)
