@@ -74,10 +74,7 @@ def select(mask, a, b):
 def dot4_i8(acc, a, b):
     """acc[j] + sum(a[4j+k] * b[4j+k] for k in range(4)): int8 (or u8 x i8) dot into i32 lanes."""
     import numpy as np
-    acc, a, b = np.asarray(acc, np.int32), np.asarray(a), np.asarray(b)
-    _check_groups("ml.dot4_i8", acc, a, b, 4)
-    prod = a.astype(np.int32) * b.astype(np.int32)
-    return acc + prod.reshape(-1, 4).sum(axis=1, dtype=np.int32)
+    return _int_dot("ml.dot4_i8", np.asarray(acc, np.int32), np.asarray(a), np.asarray(b), 4)
 
 
 def dot2_i16(acc, a, b):
@@ -85,32 +82,36 @@ def dot2_i16(acc, a, b):
     i32).  a and b hold 2W int16 values, or both W int32 lanes of packed pairs (element 2j in
     the low half of lane j), as in kernels."""
     import numpy as np
-    acc = np.asarray(acc, np.int32)
-    a, b = _halves(acc.size, a, b) or (np.asarray(a), np.asarray(b))
-    _check_groups("ml.dot2_i16", acc, a, b, 2)
-    prod = a.astype(np.int32) * b.astype(np.int32)
-    return acc + prod.reshape(-1, 2).sum(axis=1, dtype=np.int32)
+    acc, a, b = np.asarray(acc, np.int32), np.asarray(a), np.asarray(b)
+    a, b = _halves(acc.size, a, b) or (a, b)
+    return _int_dot("ml.dot2_i16", acc, a, b, 2)
 
 
 def dot2_bf16(acc, a, b):
     """(acc[j] + a[2j+1]*b[2j+1]) + a[2j]*b[2j] in f32: a bf16 pair dot into f32 lanes.  a and
     b hold 2W bf16 values, or both W int32 lanes of packed pairs of bf16 bits, as in kernels."""
     import numpy as np
-    acc = np.asarray(acc, np.float32)
+    acc, a, b = np.asarray(acc, np.float32), np.asarray(a), np.asarray(b)
     halves = _halves(acc.size, a, b)
     if halves:                                  # bf16 bits: the high half of an f32
         a, b = ((x.view(np.uint16).astype(np.uint32) << 16).view(np.float32) for x in halves)
-    a, b = np.asarray(a), np.asarray(b)
     _check_groups("ml.dot2_bf16", acc, a, b, 2)
     prod = a.astype(np.float32) * b.astype(np.float32)
     return (acc + prod[1::2]) + prod[0::2]
+
+
+def _int_dot(name: str, acc, a, b, group: int):
+    """acc[j] + the products of a and b summed in groups of `group`, in i32 (wrapping)."""
+    import numpy as np
+    _check_groups(name, acc, a, b, group)
+    prod = a.astype(np.int32) * b.astype(np.int32)
+    return acc + prod.reshape(-1, group).sum(axis=1, dtype=np.int32)
 
 
 def _halves(lanes: int, a, b):
     """(a, b) as int16 halves where both are `lanes` 32-bit integer lanes of packed pairs
     (element 2j in the low half of lane j); else None."""
     import numpy as np
-    a, b = np.asarray(a), np.asarray(b)
     if all(x.dtype in (np.int32, np.uint32) and x.shape == (lanes,) for x in (a, b)):
         return tuple(x.astype("<u4").view("<i2") for x in (a, b))
     return None

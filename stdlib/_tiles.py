@@ -180,7 +180,7 @@ def tile_block(a: Tensor[T], ap: Tensor[i32], bp: Tensor[i32], c: Tensor[R], ct:
                base: int, ic: int, jc: int, ctoff: int, accoff: int, mc: int, nc: int, kp: int, kc_max: int,
                AIP: Const[bool] = False):
     """C[ic:ic+mc, jc:jc+nc] = the packed A block (at base) @ the packed B panels.  For each B
-    panel, K goes in steps of kc_max (its slice then stays in L2 while every A tile passes);
+    panel, K goes in steps of kc_max (its slice then stays in L1 while every A tile passes);
     between steps the accumulators wait in `cacc` (at accoff: mc rows x 32).  AIP: A's tiles
     are loaded from `a` itself (its rows are a tile's rows: no edges there, M a multiple of 32
     and K of 64 bytes)."""
