@@ -124,6 +124,18 @@ def test_out_in_fortran_order(dtype, layouts, m, k, n):
     check(dtype, a, b, out)
 
 
+@pytest.mark.parametrize("dtype", ["f32", "bf16", "int8"])
+def test_a_new_result_is_an_ordinary_array_on_cache_lines(dtype):
+    """The result made for the caller starts on a cache line (its tile rows are then whole
+    lines) and is otherwise an ordinary C-ordered, writeable array of the result dtype."""
+    a, b = operands(dtype, 40, 64, 96)
+    c = ml.matmul(a, b)
+    assert c.ctypes.data % 64 == 0
+    assert c.flags.c_contiguous and c.flags.writeable
+    assert c.shape == (40, 96) and c.dtype == {"int8": np.int32, "bf16": ml_dtypes.bfloat16}.get(dtype, np.float32)
+    check(dtype, a, b, c)
+
+
 def test_zero_inner_dimension_gives_zeros():
     out = ml.matmul(np.ones((3, 0), np.float32), np.ones((0, 4), np.float32))
     np.testing.assert_array_equal(out, np.zeros((3, 4), np.float32))
