@@ -251,7 +251,7 @@ def _prepare_tiles(a, b, out):
         kc = kp                 # accumulators (bf16 64x4096x64: 1-4% slower sliced)
     bp = _buffer("tile_b", nc * kp * a.dtype.itemsize // 4, np.int32)
     acc = np.int32 if int8 else np.float32
-    ct, cacc = _buffer("tile_c", threads * 256, acc), _buffer("tile_acc", threads * mc * 32, acc)
+    cacc = _buffer("tile_acc", threads * mc * 64, acc)        # per thread two strips of mc x 32
     bits = (lambda x: x) if int8 else (lambda x: x.view(np.int16))
 
     at, bt = (_columns(x) for x in (a, b))          # Fortran order: packed from the transpose
@@ -268,7 +268,7 @@ def _prepare_tiles(a, b, out):
         if out.strides[1] != out.itemsize:      # tile rows are contiguous: C through a copy,
             _check(a, b, out)                   # so the kernel's own checks do not see `out`
             c = _result(out.shape, out.dtype)
-        gemm(bits(a.T if at else a), bits(b.T if bt else b), c, ap, bp, ct, cacc, mc, nc, kc, parts)
+        gemm(bits(a.T if at else a), bits(b.T if bt else b), c, ap, bp, cacc, mc, nc, kc, parts)
         if c is not out:
             out[...] = c
     return call

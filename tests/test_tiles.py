@@ -226,6 +226,19 @@ def test_matmul_on_tiles_reading_a_in_place(m, k, n, dtype, layout, monkeypatch)
 
 
 @needs_amx
+@pytest.mark.parametrize("dtype, k", [("int8", 8192), ("bf16", 4096)])
+def test_matmul_on_tiles_across_b_blocks(dtype, k):
+    """K of 8 KiB a row: B in two blocks of columns (the second of two panels, one of 4
+    columns), K in slices, row blocks of 128: each panel's strip reaches C during the next."""
+    a, b = operand(dtype, (300, k), "C"), operand(dtype, (k, 1060), "C")
+    out = ml.matmul(a, b)
+    if dtype == "int8":                 # exact in f64: |sum| < 2^27
+        assert np.array_equal(out, (a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64))
+    else:
+        assert_product(dtype, a, b, out)
+
+
+@needs_amx
 @pytest.mark.parametrize("threads", [1, 2])
 def test_matmul_on_tiles_with_threads_and_a_fortran_out(threads):
     """Large enough (7e7 operations) to be shared between threads."""
