@@ -183,22 +183,25 @@ def tile_block(a: Tensor[T], ap: Tensor[i32], bp: Tensor[i32], c: Tensor[R], cac
     """C[ic:ic+mc, jc:jc+nc] = the packed A block (at base) @ the packed B panels.  For each B
     panel, K goes in steps of kc_max (its slice then stays in L1 while every A tile passes);
     between steps the accumulators wait in `cacc` (at accoff), in one of two strips of mc
-    rows x 32 that panels take in turns.  The previous panel's strip, final, goes to C a few
-    rows per step of k, among the tile products: C's lines, missing the caches, held the
-    tile loads back when each 32 x 32 block was written at once (medians, old -> new: int8
-    512^3 778 -> 964, 1024^3 1153 -> 1347 GOP/s; bf16 512^3 554 -> 647, 2048^3 781 -> 757
-    GFLOP/s).  AIP: A's tiles are loaded from `a` itself (its rows are a tile's rows: no edges
-    there, M a multiple of 32 and K of 64 bytes)."""
+    rows x 32 that panels take in turns.  From 8 steps of k (512 bytes) on, the previous
+    panel's strip, final, goes to C a few rows per step, among the tile products: C's
+    lines, missing the caches, held the tile loads back when each 32 x 32 block was written
+    at once (medians, at once -> spread: int8 1000^3 1255 -> 1334, 64 x 4096 x 64 559 -> 823
+    GOP/s; bf16 512^3 641 -> 788, 2048^3 813 -> 868 GFLOP/s).  Over fewer steps there is too
+    little work to hide the writes among, and each block goes to C at once (int8 1024 x 128 x
+    1024 spread: 578 -> 411).  AIP: A's tiles are loaded from `a` itself (its rows are a
+    tile's rows: no edges there, M a multiple of 32 and K of 64 bytes)."""
     INT8 = R == i32                            # int8 -> i32; bf16 -> bf16
     W = 64 if INT8 else 32
     kg = kp // (4 if INT8 else 2)             # rows of groups of k in a B panel
     mcp = (mc + 31) // 32 * 32
+    spread = kp >= 8 * W
     per = (mc + (kp // W) * (mcp // 32) - 1) // ((kp // W) * (mcp // 32))   # rows of C a step
     done = mc                                  # rows of the previous panel's strip in C
     for jr in range(0, nc, 32):
         strip = accoff + (jr // 32) % 2 * mcp * 32
         prev = accoff + (jr // 32 + 1) % 2 * mcp * 32
-        if jr > 0:
+        if jr > 0 and spread:
             done = 0
         for pc in range(0, kp, kc_max):
             for ir in range(0, mc, 32):
@@ -228,12 +231,22 @@ def tile_block(a: Tensor[T], ap: Tensor[i32], bp: Tensor[i32], c: Tensor[R], cac
                     if done < mc:
                         write_rows(c, cacc, prev + done * 32, ic + done, jc + jr - 32, min(per, mc - done), 32)
                         done += per
+                at_once = pc + kc_max >= kp and not spread
+                whole = INT8 and ir + 32 <= mc and jr + 32 <= nc
                 for t in ml.static_range(4):
-                    ml.tile_store(t, cacc, acc + (t // 2) * 512 + (t % 2) * 16, 32)
+                    if not at_once:
+                        ml.tile_store(t, cacc, acc + (t // 2) * 512 + (t % 2) * 16, 32)
+                    elif whole:                             # int8: the tile is C's
+                        ml.tile_store(t, c, ic + ir + 16 * (t // 2), jc + jr + 16 * (t % 2))
+                    else:                                   # through the other strip's first block
+                        ml.tile_store(t, cacc, prev + (t // 2) * 512 + (t % 2) * 16, 32)
+                if at_once and not whole:
+                    write_rows(c, cacc, prev, ic + ir, jc + jr, min(32, mc - ir), min(32, nc - jr))
         if done < mc:
             write_rows(c, cacc, prev + done * 32, ic + done, jc + jr - 32, mc - done, 32)
-    last = (nc - 1) // 32 * 32
-    write_rows(c, cacc, accoff + (last // 32) % 2 * mcp * 32, ic, jc + last, mc, min(32, nc - last))
+    if spread:
+        last = (nc - 1) // 32 * 32
+        write_rows(c, cacc, accoff + (last // 32) % 2 * mcp * 32, ic, jc + last, mc, min(32, nc - last))
 
 
 @kernel
