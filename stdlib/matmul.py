@@ -106,9 +106,12 @@ def _first_sight(a, b, out, key):
 
 
 def _result(shape: tuple[int, int], dtype: np.dtype) -> np.ndarray:
-    """A new C-ordered result whose rows start on cache lines where their length allows: a
-    row of a tile written to C is then one line, not parts of two (NumPy's allocations are
-    16-byte aligned; 2048^3 bf16 840 -> 903 GFLOP/s, int8 1500 -> 1597 GOP/s; f32 the same)."""
+    """A new C-ordered result; from 1 MiB on, its rows start on cache lines where their length
+    allows: a row of a tile written to C is then one line, not parts of two (NumPy's
+    allocations are 16-byte aligned; 2048^3 bf16 840 -> 903 GFLOP/s, int8 1500 -> 1597
+    GOP/s; f32 the same).  Below, NumPy's own: aligning costs ~2 us a call."""
+    if shape[0] * shape[1] * dtype.itemsize < 1 << 20:
+        return np.empty(shape, dtype)
     return aligned(shape[0] * shape[1], dtype).reshape(shape)
 
 

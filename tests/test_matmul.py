@@ -126,14 +126,15 @@ def test_out_in_fortran_order(dtype, layouts, m, k, n):
 
 @pytest.mark.parametrize("dtype", ["f32", "bf16", "int8"])
 def test_a_new_result_is_an_ordinary_array_on_cache_lines(dtype):
-    """The result made for the caller starts on a cache line (its tile rows are then whole
-    lines) and is otherwise an ordinary C-ordered, writeable array of the result dtype."""
-    a, b = operands(dtype, 40, 64, 96)
-    c = ml.matmul(a, b)
-    assert c.ctypes.data % 64 == 0
-    assert c.flags.c_contiguous and c.flags.writeable
-    assert c.shape == (40, 96) and c.dtype == {"int8": np.int32, "bf16": ml_dtypes.bfloat16}.get(dtype, np.float32)
-    check(dtype, a, b, c)
+    """A result of 1 MiB or more made for the caller starts on a cache line (its tile rows
+    are then whole lines); large or small, it is an ordinary C-ordered, writeable array."""
+    rt = {"int8": np.int32, "bf16": ml_dtypes.bfloat16}.get(dtype, np.float32)
+    for m, k, n in [(512, 64, 1040), (40, 64, 96)]:
+        a, b = operands(dtype, m, k, n)
+        c = ml.matmul(a, b)
+        assert c.ctypes.data % 64 == 0 or m == 40
+        assert c.flags.c_contiguous and c.flags.writeable and c.shape == (m, n) and c.dtype == rt
+        check(dtype, a, b, c)
 
 
 def test_zero_inner_dimension_gives_zeros():
