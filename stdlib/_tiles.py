@@ -196,7 +196,8 @@ def tile_block(a: Tensor[T], ap: Tensor[i32], bp: Tensor[i32], c: Tensor[R], cac
     kg = kp // (4 if INT8 else 2)             # rows of groups of k in a B panel
     mcp = (mc + 31) // 32 * 32
     spread = kp >= 8 * W
-    per = (mc + (kp // W) * (mcp // 32) - 1) // ((kp // W) * (mcp // 32))   # rows of C a step
+    steps = (kp // W) * (mcp // 32)            # steps of k over a panel
+    per = (mc + steps - 1) // steps            # rows of the previous panel's strip to C a step
     done = mc                                  # rows of the previous panel's strip in C
     for jr in range(0, nc, 32):
         strip = accoff + (jr // 32) % 2 * mcp * 32
