@@ -30,23 +30,36 @@ QUICK = [(256, 256, 256), (1024, 1024, 1024), (2048, 2048, 2048), (4096, 64, 409
 
 
 def _interleaved(fns: dict, budget: float = 1.5, min_rounds: int = 3, max_rounds: int = 25) -> dict:
-    """Median seconds of each function, timed in turns (A B C A B C ...) so that the
-    machine's drift (frequency, neighbours) falls on all of them alike.  Each turn times
-    the second of two calls: the first after another library's work pays for switching the
-    core between vector and AMX tile code (up to ~150 us here), which repeated use does not."""
+    """Median seconds of each function, timed in turns (A B C, B C A, C A B, ...) so that the
+    machine's drift (frequency, neighbours) falls on all of them alike.  The order turns each
+    round, at least once through, so that no function always follows the same one."""
     for fn in fns.values():
         fn()
-    times = {name: [] for name in fns}
+    names = list(fns)
+    times = {name: [] for name in names}
     start = time.perf_counter()
     rounds = 0
-    while rounds < min_rounds or (time.perf_counter() - start < budget and rounds < max_rounds):
-        for name, fn in fns.items():
-            fn()
-            t = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t)
+    while (rounds < max(min_rounds, len(names))
+           or (time.perf_counter() - start < budget and rounds < max_rounds)):
+        for name in names[rounds % len(names):] + names[:rounds % len(names)]:
+            times[name].append(_warm_call(fns[name]))
         rounds += 1
     return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def _warm_call(fn, warm: float = 2e-3) -> float:
+    """Seconds of one call of `fn` after it has run for `warm` seconds (at least one call).
+    After another library's work the core takes ~0.5 ms to come back to speed, and AMX tile
+    code longer: int8 512^3 after NumPy's work, calls 1, 2, 3, ... took 2.0, 1.25, 1.0x the
+    steady time for us, 1.5, 1.1, 1.0x for PyTorch (the second call, timed before, had made
+    us 0.74-0.96x PyTorch in the bench, 1.4x when both ran steadily)."""
+    start = time.perf_counter()
+    fn()
+    while time.perf_counter() - start < warm:
+        fn()
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
 
 
 def _libraries(dtype: str):
