@@ -228,15 +228,17 @@ def pack_a_pairs(a: Tensor[Q], ap: Tensor[i32], apoff: int, ic: int, pc: int, mc
 def pack_b_pairs(b: Tensor[Q], bp: Tensor[i32], bpoff: int, pc: int, jc: int, kc: int, nc: int,
                  parts: int, NR: Const[int]):
     """B in pairs of k for each column, one i32 each: 16-bit values (bf16 bits) or int8
-    widened.  `parts`: how many threads share the panels."""
+    widened.  `parts`: how many threads share the panels, each a run of neighbouring ones;
+    a pair of B's rows is read once across all of them (as `pack_b`)."""
     w = ml.simd_width(i32)
     kc2 = (kc + 1) // 2
+    panels = (nc + NR - 1) // NR
     for part in ml.parallel_range(parts):
-        for r in range(part, (nc + NR - 1) // NR, parts):
-            cols = min(NR, nc - r * NR)
-            for j0 in range(0, NR, w):
-                col = jc + r * NR + j0
-                for p in range(kc2):
+        for p in range(kc2):
+            for r in range(part * panels // parts, (part + 1) * panels // parts):
+                cols = min(NR, nc - r * NR)
+                for j0 in ml.static_range(0, NR, w):
+                    col = jc + r * NR + j0
                     out = bpoff + (r * kc2 + p) * NR + j0
                     if j0 + w <= cols:
                         lo = b.load[w](pc + 2 * p, col).cast(i32) & 65535
