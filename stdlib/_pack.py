@@ -66,7 +66,7 @@ def pack_b(b: Tensor[T], bp: Tensor[f32], bpoff: int, pc: int, jc: int, kc: int,
     """`parts`: how many threads share the panels (serial anyway inside a parallel loop), each
     a run of neighbouring ones.  A row of B is read once across all of a thread's panels: a
     panel at a time read 256 bytes from a new page per row, which the prefetchers do not
-    follow (f32 1024^3: packing B cost ~4% of the matmul)."""
+    follow (f32 B of 1024^2 in blocks of 1024 x 256: 10.9 -> 14.7 GB/s)."""
     w = ml.simd_width(f32)
     panels = (nc + NR - 1) // NR
     for part in ml.parallel_range(parts):
