@@ -70,31 +70,48 @@ def pack_b_tiles(b: Tensor[T], bp: Tensor[i32], jc: int, nc: int, kg: int, parts
     """B's columns jc..jc+nc, all of K, as panels of 32 columns in groups of G k (one i32);
     `parts` threads share the panels, each a run of neighbouring ones.  Rows are read once,
     across all of a thread's panels: a panel at a time read each row's 64 bytes from a new
-    page (int8 2048^2: 2.3x slower)."""
+    page (int8 2048^2: 2.3x slower).  Whole groups of whole panels go through a loop with
+    no edge tests, the rest through `pack_b_tiles_edge` (tested at every vector: B 4096 x 64
+    bf16 24.8 -> 17.1 us, int8 8.7 -> 7.3; matmul 64 x 4096 x 64 bf16 1.13x, int8 1.18x)."""
     G = 4 if T == i8 else 2
     bits = 32 // G
     mask = (1 << bits) - 1
     k = b.shape[0]
     panels = (nc + 31) // 32
+    inside = min(kg, k // G)                    # groups with all G rows in B
+    whole = nc // 32                            # panels with all 32 columns in B
     for part in ml.parallel_range(parts):
-        for g in range(kg):
-            for r in range(part * panels // parts, (part + 1) * panels // parts):
+        first = part * panels // parts
+        last = (part + 1) * panels // parts
+        for g in range(inside):
+            for r in range(first, min(last, whole)):
                 for j0 in ml.static_range(0, 32, 16):
-                    col = jc + 32 * r + j0
-                    out = (r * kg + g) * 32 + j0
-                    if col + 16 <= jc + nc and G * g + G <= k:
-                        vs = SIMD[i32, 16](0)
-                        for q in ml.static_range(G):
-                            vs |= (b.load[16](G * g + q, col).cast(i32) & mask) << (bits * q)
-                        bp.store[16](out, vs)
-                    else:                   # inline: a call here made the vector path 1.9x slower (int8)
-                        for j in range(16):
-                            v = i32(0)
-                            if col + j < jc + nc:
-                                for q in ml.static_range(G):
-                                    if G * g + q < k:
-                                        v |= (i32(b[G * g + q, col + j]) & mask) << (bits * q)
-                            bp[out + j] = v
+                    vs = SIMD[i32, 16](0)
+                    for q in ml.static_range(G):
+                        vs |= (b.load[16](G * g + q, jc + 32 * r + j0).cast(i32) & mask) << (bits * q)
+                    bp.store[16]((r * kg + g) * 32 + j0, vs)
+            for r in range(max(first, whole), last):
+                pack_b_tiles_edge(b, bp, jc, nc, kg, r, g)
+        for g in range(inside, kg):
+            for r in range(first, last):
+                pack_b_tiles_edge(b, bp, jc, nc, kg, r, g)
+
+
+@kernel
+def pack_b_tiles_edge(b: Tensor[T], bp: Tensor[i32], jc: int, nc: int, kg: int, r: int, g: int):
+    """Group row g of panel r, element by element: zero past K and past column jc + nc."""
+    G = 4 if T == i8 else 2
+    bits = 32 // G
+    mask = (1 << bits) - 1
+    k = b.shape[0]
+    for j in range(32):
+        col = jc + 32 * r + j
+        v = i32(0)
+        if col < jc + nc:
+            for q in ml.static_range(G):
+                if G * g + q < k:
+                    v |= (i32(b[G * g + q, col]) & mask) << (bits * q)
+        bp[(r * kg + g) * 32 + j] = v
 
 
 @kernel
