@@ -99,7 +99,9 @@ def pack_b_tiles(b: Tensor[T], bp: Tensor[i32], jc: int, nc: int, kg: int, parts
 
 @kernel
 def pack_b_tiles_edge(b: Tensor[T], bp: Tensor[i32], jc: int, nc: int, kg: int, r: int, g: int):
-    """Group row g of panel r, element by element: zero past K and past column jc + nc."""
+    """Group row g of panel r, element by element: zero past K and past column jc + nc.
+    Written out, not through `group_along_column`: with that call here the edge-free loop of
+    `pack_b_tiles` ran 0.85-0.95x as fast (B 4096 x 64, which has no edges)."""
     G = 4 if T == i8 else 2
     bits = 32 // G
     mask = (1 << bits) - 1
