@@ -67,7 +67,7 @@ def _filled(size: int) -> np.ndarray:
 
 def main() -> None:
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from matmul import _interleaved, _once, _peak_turn
+    from matmul import ceiling
     from peak import probes
     mr, nv, _, kc, nc = blocking("f32")
     nr = nv * ml.target().vector_bits // 32
@@ -89,15 +89,8 @@ def main() -> None:
         x, y = (np.random.default_rng(s).random((size, size), dtype=np.float32) for s in (1, 2))
         fns[f"ml.matmul {size}^3"] = lambda x=x, y=y: ml.matmul(x, y)
         flops[f"ml.matmul {size}^3"] = 2.0 * size ** 3
-    fns["peak"], flops["peak"] = _peak_turn(*probes()["f32"], seconds=_once(fns["microkernel"]))
-    with ml.num_threads(1):
-        times = _interleaved(fns, budget=8)
-    peak = flops["peak"] / times["peak"] / 1e9
-    print(f"f32, one thread, {mr} x {nr} tile, K depth {kc}, B block {nc} columns; GFLOP/s and ratio to the peak")
-    for name, t in times.items():
-        rate = flops[name] / t / 1e9
-        print(f"  {name:24s} {rate:7.1f}  {rate / peak:5.2f}")
-
+    ceiling(f"f32, one thread, {mr} x {nr} tile, K depth {kc}, B block {nc} columns", fns, flops, probes()["f32"],
+            like="microkernel")
 
 if __name__ == "__main__":
     main()

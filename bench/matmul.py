@@ -264,6 +264,22 @@ def _peak_turn(run, ops_per_iter: float, seconds: float, target: str | None = No
     return (lambda: call(n)), ops_per_iter * n
 
 
+
+def ceiling(title: str, fns: dict, ops: dict, probe, like: str, unit: str = "GFLOP/s", digits: int = 1) -> None:
+    """Time `fns` on one thread in turns with the peak kernel `probe` ((run, operations per
+    iteration), from `bench/peak.py`), its turns as long as a call of `fns[like]`, and print
+    each one's rate and ratio to the peak; `ops`: the operations of one call of each."""
+    import mojolite as ml
+    fns, ops = dict(fns), dict(ops)
+    fns["peak"], ops["peak"] = _peak_turn(*probe, seconds=_once(fns[like]))
+    with ml.num_threads(1):
+        times = _interleaved(fns, budget=8)
+    peak = ops["peak"] / times["peak"] / 1e9
+    print(f"{title}; {unit} and ratio to the peak")
+    for name, t in times.items():
+        rate = ops[name] / t / 1e9
+        print(f"  {name:32s} {rate:7.{digits}f}  {rate / peak:5.2f}")
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", choices=["1", "all", "both"], default="both")

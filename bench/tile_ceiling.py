@@ -24,8 +24,11 @@ import numpy as np
 
 import mojolite as ml
 from mojolite import Const, Tensor, i8, i64, kernel
-from mojolite.stdlib._tiles import tile_blocking, tile_dot, tiles_native
-from mojolite.stdlib._work import aligned
+from mojolite.stdlib._tiles import tile_blocking, tiles_native
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))       # bench/: the turns and the peak
+from matmul import ceiling  # noqa: E402
+from peak import probes, tile_operands, tile_step  # noqa: E402
 
 
 @kernel
@@ -43,30 +46,12 @@ def block_loop(reps: i64, ap: Tensor[i8], bp: Tensor[i8], acc: Tensor[i8], block
                     ml.tile_load(t, acc, blk * 4096 + t * 1024, 64)
             for s in range(steps):
                 tile = (blk * steps + s) * 2048
-                ml.tile_load(4, ap, tile, 64)
-                ml.tile_load(6, bp, s * 2048, 128)
-                tile_dot(0, 4, 6, INT8=INT8)
-                ml.tile_load(7, bp, s * 2048 + 64, 128)
-                tile_dot(1, 4, 7, INT8=INT8)
-                ml.tile_load(5, ap, tile + 1024, 64)
-                tile_dot(2, 5, 6, INT8=INT8)
-                tile_dot(3, 5, 7, INT8=INT8)
+                tile_step(ap, tile, tile + 1024, 64, bp, s * 2048, s * 2048 + 64, 128, INT8=INT8)
             if SPILL:
                 for t in ml.static_range(4):
                     ml.tile_store(t, acc, blk * 4096 + t * 1024, 64)
     for t in ml.static_range(4):
         ml.tile_store(t, acc, t * 1024, 64)
-
-
-def _operands(kind: str, nbytes: int) -> np.ndarray:
-    """`nbytes` of random operands (normal bf16 values or int8), 64-byte aligned: products of
-    unchanging or zero operands run faster than any real matrix's."""
-    rng = np.random.default_rng(nbytes)
-    values = (rng.standard_normal(nbytes // 2).astype(ml.bf16.numpy) if kind == "bf16"
-              else rng.integers(-128, 128, nbytes, dtype=np.int8))
-    x = aligned(nbytes, np.dtype(np.int8))
-    x[:] = values.view(np.int8)
-    return x
 
 
 def _matrix(kind: str, size: int, seed: int) -> np.ndarray:
@@ -77,9 +62,6 @@ def _matrix(kind: str, size: int, seed: int) -> np.ndarray:
 
 
 def main() -> None:
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from matmul import _interleaved, _once, _peak_turn
-    from peak import probes
     for kind in ("bf16", "int8"):
         if not (tiles_native(kind) and ml.tiles.allowed()):
             print(f"{kind}: no AMX tiles on this CPU (or the OS does not allow them)")
@@ -88,7 +70,7 @@ def main() -> None:
         mc, _, kc = tile_blocking(2048, 1 if int8 else 2)
         steps = kc // (64 if int8 else 32)                 # steps of 64 bytes of k in a slice
         blocks = mc // 32
-        ap, bp, acc = _operands(kind, blocks * steps * 2048), _operands(kind, steps * 2048), _operands(kind, blocks * 4096)
+        ap, bp, acc = (tile_operands(kind, size) for size in (blocks * steps * 2048, steps * 2048, blocks * 4096))
         reps = max(1, 200_000 // (blocks * steps))
         per_step = 4 * 16 * 16 * (64 if int8 else 32) * 2
         fns, ops = {}, {}
@@ -99,16 +81,8 @@ def main() -> None:
             x, y = _matrix(kind, size, 1), _matrix(kind, size, 2)
             fns[f"ml.matmul {size}^3"] = lambda x=x, y=y: ml.matmul(x, y)
             ops[f"ml.matmul {size}^3"] = 2.0 * size ** 3
-        fns["peak"], ops["peak"] = _peak_turn(*probes()[f"{kind}_tiles"], seconds=_once(fns["A from L2"]))
-        with ml.num_threads(1):
-            times = _interleaved(fns, budget=8)
-        peak = ops["peak"] / times["peak"] / 1e9
-        unit = "GOP/s" if int8 else "GFLOP/s"
-        print(f"{kind} on AMX tiles, one thread, blocks of {mc} rows, slices of {kc} k; {unit} and ratio to the peak")
-        for name, t in times.items():
-            rate = ops[name] / t / 1e9
-            print(f"  {name:32s} {rate:7.0f}  {rate / peak:5.2f}")
-
+        ceiling(f"{kind} on AMX tiles, one thread, blocks of {mc} rows, slices of {kc} k", fns, ops,
+                probes()[f"{kind}_tiles"], like="A from L2", unit="GOP/s" if int8 else "GFLOP/s", digits=0)
 
 if __name__ == "__main__":
     main()
