@@ -220,11 +220,13 @@ class Dot(Expr):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class SimdStore(Stmt):
-    """`x.store[W](indices, value)`."""
+    """`x.store[W](indices, value)`, or `x.stream[W](indices, value)` (nontemporal: the
+    lines go towards memory past the caches, for output not read again soon)."""
     tensor: Var
     indices: tuple[Expr, ...]
     value: Expr
     loc: SourceLoc
+    nontemporal: bool = False
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -379,7 +381,8 @@ def dump(node, indent: int = 0) -> str:
         return f"{pad}tile_{node.op}({', '.join(operands + [dump(i) for i in node.indices])})"
     if isinstance(node, SimdStore):
         idx = ", ".join(dump(i) for i in node.indices)
-        return f"{pad}{node.tensor.name}.store[{node.value.type.width}]({idx}, {dump(node.value)})"
+        method = "stream" if node.nontemporal else "store"
+        return f"{pad}{node.tensor.name}.{method}[{node.value.type.width}]({idx}, {dump(node.value)})"
     if isinstance(node, Store):
         return f"{pad}{node.tensor.name}[{', '.join(dump(i) for i in node.indices)}] = {dump(node.value)}"
     if isinstance(node, Return):

@@ -161,6 +161,10 @@ def _module(arch: str) -> str:
         b.call(run, [state, wctx, b.add(index, ll.Constant(I64, 1))])
     b.branch(report)
     b.position_at_end(report)
+    if arch == "x86_64":            # the chunks' nontemporal stores, weakly ordered, seen before the report
+        b.call(ll.Function(m, ll.FunctionType(ll.VoidType(), []), "llvm.x86.sse.sfence"), [])
+    else:                           # (`dmb` orders them on aarch64; x86's seq_cst fence, a `lock or`, not)
+        b.fence("seq_cst")
     left = b.atomic_rmw("sub", word(b, state, ACTIVE), ll.Constant(I64, 1), "seq_cst")
     with b.if_then(b.icmp_signed("==", left, ll.Constant(I64, 1))):
         futex(b, word(b, state, ACTIVE), FUTEX_WAKE, ll.Constant(I32, 1))

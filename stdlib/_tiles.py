@@ -198,7 +198,7 @@ def pack_a_tiles_t(at: Tensor[T], ap: Tensor[i32], base: int, ic: int, mc: int, 
 @kernel
 def tile_block(a: Tensor[T], ap: Tensor[i32], bp: Tensor[i32], c: Tensor[R], cacc: Tensor[S],
                base: int, ic: int, jc: int, accoff: int, mc: int, nc: int, kp: int, kc_max: int,
-               AIP: Const[bool] = False):
+               stream: bool, AIP: Const[bool] = False):
     """C[ic:ic+mc, jc:jc+nc] = the packed A block (at base) @ the packed B panels.  For each B
     panel, K goes in steps of kc_max (its slice then stays in L1 while every A tile passes);
     between steps the accumulators wait in `cacc` (at accoff), in one of two strips of mc
@@ -208,8 +208,9 @@ def tile_block(a: Tensor[T], ap: Tensor[i32], bp: Tensor[i32], c: Tensor[R], cac
     at once (medians, at once -> spread: int8 1000^3 1255 -> 1334, 64 x 4096 x 64 559 -> 823
     GOP/s; bf16 512^3 641 -> 788, 2048^3 813 -> 868 GFLOP/s).  Over fewer steps there is too
     little work to hide the writes among, and each block goes to C at once (int8 1024 x 128 x
-    1024 spread: 578 -> 411).  AIP: A's tiles are loaded from `a` itself (its rows are a
-    tile's rows: no edges there, M a multiple of 32 and K of 64 bytes)."""
+    1024 spread: 578 -> 411).  stream: C's whole rows of 32 go past the caches (`write_rows`).
+    AIP: A's tiles are loaded from `a` itself (its rows are a tile's rows: no edges there, M
+    a multiple of 32 and K of 64 bytes)."""
     INT8 = R == i32                            # int8 -> i32; bf16 -> bf16
     W = 64 if INT8 else 32
     kg = kp // (4 if INT8 else 2)             # rows of groups of k in a B panel
@@ -249,7 +250,7 @@ def tile_block(a: Tensor[T], ap: Tensor[i32], bp: Tensor[i32], c: Tensor[R], cac
                     tile_dot(2, 5, 6, INT8=INT8)
                     tile_dot(3, 5, 7, INT8=INT8)
                     if done < mc:
-                        write_rows(c, cacc, prev + done * 32, ic + done, jc + jr - 32, min(per, mc - done), 32)
+                        write_rows(c, cacc, stream, prev + done * 32, ic + done, jc + jr - 32, min(per, mc - done), 32)
                         done += per
                 at_once = pc + kc_max >= kp and not spread
                 whole = INT8 and ir + 32 <= mc and jr + 32 <= nc
@@ -261,12 +262,12 @@ def tile_block(a: Tensor[T], ap: Tensor[i32], bp: Tensor[i32], c: Tensor[R], cac
                     else:                                   # through the other strip's first block
                         ml.tile_store(t, cacc, prev + (t // 2) * 512 + (t % 2) * 16, 32)
                 if at_once and not whole:
-                    write_rows(c, cacc, prev, ic + ir, jc + jr, min(32, mc - ir), min(32, nc - jr))
+                    write_rows(c, cacc, stream, prev, ic + ir, jc + jr, min(32, mc - ir), min(32, nc - jr))
         if done < mc:
-            write_rows(c, cacc, prev + done * 32, ic + done, jc + jr - 32, mc - done, 32)
+            write_rows(c, cacc, stream, prev + done * 32, ic + done, jc + jr - 32, mc - done, 32)
     if spread:
         last = (nc - 1) // 32 * 32
-        write_rows(c, cacc, accoff + (last // 32) % 2 * mcp * 32, ic, jc + last, mc, min(32, nc - last))
+        write_rows(c, cacc, stream, accoff + (last // 32) % 2 * mcp * 32, ic, jc + last, mc, min(32, nc - last))
 
 
 @kernel
@@ -278,11 +279,15 @@ def tile_dot(c: Const[int], a: Const[int], b: Const[int], INT8: Const[bool]):
 
 
 @kernel
-def write_rows(c: Tensor[R], acc: Tensor[S], at: int, row: int, col: int, rows: int, cols: int):
+def write_rows(c: Tensor[R], acc: Tensor[S], stream: bool, at: int, row: int, col: int, rows: int, cols: int):
     """`rows` rows of accumulators (32 apart, from `at`) to C at (row, col), their first
-    `cols`; bf16 rounded once from f32."""
+    `cols`; bf16 rounded once from f32.  stream: whole rows as nontemporal stores, which
+    neither read C's lines first nor leave them in L2 among A's tiles (for a C larger than
+    L2, `_prepare_tiles`)."""
     for i in range(rows):
-        if cols == 32:
+        if cols == 32 and stream:
+            c.stream[32](row + i, col, acc.load[32](at + 32 * i).cast(R))
+        elif cols == 32:
             for j in ml.static_range(0, 32, 16):
                 c.store[16](row + i, col + j, acc.load[16](at + 32 * i + j).cast(R))
         else:
@@ -292,12 +297,13 @@ def write_rows(c: Tensor[R], acc: Tensor[S], at: int, row: int, col: int, rows: 
 
 @kernel
 def gemm_tiles(a: Tensor[T], b: Tensor[T], c: Tensor[R], ap: Tensor[i32], bp: Tensor[i32],
-               cacc: Tensor[S], mc_max: int, nc_max: int, kc_max: int, parts: int,
+               cacc: Tensor[S], mc_max: int, nc_max: int, kc_max: int, parts: int, stream: bool,
                AT: Const[bool] = False, BT: Const[bool] = False, AIP: Const[bool] = False):
     """a @ b on tiles: T = i8 (c i32, cacc i32) or i16 bf16 bits (c bf16, cacc f32).  mc_max:
     a multiple of 32; per thread ap holds mc_max rows, cacc two strips of mc_max x 32; bp one
     B block of nc_max columns.  kc_max: a multiple of 64 bytes of k.  AT / BT: `a` / `b` is
-    the operand's transpose (an operand in Fortran order, passed as its C-ordered transpose)."""
+    the operand's transpose (an operand in Fortran order, passed as its C-ordered transpose).
+    stream: C's rows written past the caches (`write_rows`)."""
     W = 64 if T == i8 else 32
     m = a.shape[1] if AT else a.shape[0]
     k = a.shape[0] if AT else a.shape[1]
@@ -319,7 +325,8 @@ def gemm_tiles(a: Tensor[T], b: Tensor[T], c: Tensor[R], ap: Tensor[i32], bp: Te
                 pack_a_tiles_t(a, ap, base, ic, mc, (mc + 31) // 32 * 32, kp)
             elif not AIP:
                 pack_a_tiles(a, ap, base, ic, mc, (mc + 31) // 32 * 32, kp)
-            tile_block(a, ap, bp, c, cacc, base, ic, jc, t * mc_max * 64, mc, nc, kp, kc_max, AIP=AIP)
+            tile_block(a, ap, bp, c, cacc, base, ic, jc, t * mc_max * 64, mc, nc, kp, kc_max, stream,
+                       AIP=AIP)
 
 
 @ml.comptime

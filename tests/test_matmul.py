@@ -137,6 +137,20 @@ def test_a_new_result_is_an_ordinary_array_on_cache_lines(dtype):
         check(dtype, a, b, c)
 
 
+@pytest.mark.parametrize("dtype", ["bf16", "int8"])
+def test_a_result_larger_than_l2_is_right_on_any_out(dtype):
+    """A C larger than L2 is written past the caches (AMX path): streamed where its rows are
+    aligned, stored where not (an `out` one element off its allocation), either way exact."""
+    rt = {"int8": np.int32, "bf16": ml_dtypes.bfloat16}[dtype]
+    m, k = 1056, 70
+    n = ml.target().l2 // (np.dtype(rt).itemsize * m) + 65
+    a, b = operands(dtype, m, k, n)
+    check(dtype, a, b, ml.matmul(a, b))
+    for out in (np.zeros((m, n + 1), rt)[:, 1:], np.zeros((m, n), rt, order="F")):
+        assert ml.matmul(a, b, out=out) is out
+        check(dtype, a, b, out)
+
+
 def test_zero_inner_dimension_gives_zeros():
     out = ml.matmul(np.ones((3, 0), np.float32), np.ones((0, 4), np.float32))
     np.testing.assert_array_equal(out, np.zeros((3, 4), np.float32))

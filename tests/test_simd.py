@@ -422,6 +422,8 @@ BAD_USAGE = {   # id: (kernel body, error class, part of the message)
     "load-no-index": ("    v = x.load[4]()", TYPE, "takes 1 index, got 0"),
     "store-no-value": ("    x.store[4](0)", TYPE, "x.store[4] takes 1 index and a value, got 1"),
     "load-without-width": ("    v = x.load(0)", TYPE, "needs a width"),
+    "stream-no-value": ("    x.stream[4](0)", TYPE, "x.stream[4] takes 1 index and a value, got 1"),
+    "stream-without-width": ("    x.stream(0, x.load[4](0))", TYPE, "x.stream needs a width: stream[W](...)"),
     "if-on-simd": ("    if x.load[4](0) > 0.0:\n        x[0] = 1.0", TYPE, "no single truth value"),
     "while-on-simd": ("    while x.load[4](0):\n        x[0] = 1.0", TYPE, "no single truth value"),
     "lane-out-of-range": ("    x[0] = x.load[4](0)[4]", CONST, "lane 4 is out of range for SIMD[f32, 4]"),
@@ -490,3 +492,68 @@ def test_prefetch_is_a_hint_that_never_faults_or_fails_bounds_checks():
 @kernel
 def bad_prefetch(x: Tensor[f32]):
     x.prefetch(0, 1)
+
+
+# -- nontemporal stores ---------------------------------------------------------------------
+
+@kernel
+def stream_copy(x: Tensor[T], out: Tensor[T], W: Const[int] = 16):
+    i = 0
+    while i + W <= x.shape[0]:
+        out.stream[W](i, x.load[W](i))
+        i += W
+    while i < x.shape[0]:
+        out[i] = x[i]
+        i += 1
+
+
+@kernel
+def stream_rows(x: Tensor[f32], out: Tensor[f32]):
+    for r in ml.parallel_range(x.shape[0]):
+        for j in range(0, x.shape[1] - 15, 16):
+            out.stream[16](r, j, x.load[16](r, j) + 1.0)
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.int32, np.float32, np.float64, BF16, np.bool_], ids=dtype_id)
+@pytest.mark.parametrize("layout", ["contiguous", "unaligned", "strided"])
+def test_stream_stores_the_same_values_at_any_alignment_and_layout(dtype, layout):
+    """stream[W] writes what store[W] would: aligned addresses take the streaming instruction,
+    others (and strided views) an ordinary store, so no address can fault."""
+    view = {"contiguous": lambda a: a, "unaligned": unaligned, "strided": strided}[layout]
+    x = sample(dtype, 1001)
+    out = view(np.zeros_like(x))
+    stream_copy(x, out)
+    same_bits(out, x)
+
+
+@pytest.mark.parametrize("W", [1, 4, 64])
+def test_stream_every_width(W):
+    """Vectors narrower than a line and wider than one (aligned to the line, then)."""
+    x = sample(np.float32, 777)
+    for out in (np.zeros_like(x), unaligned(np.zeros_like(x))):
+        stream_copy(x, out, W=W)
+        same_bits(out, x)
+
+
+def test_streamed_rows_from_every_thread_are_seen():
+    """The pool's workers fence their streamed lines before they report the loop done."""
+    x = sample(np.float32, 64 * 4096).reshape(4096, 64)
+    out = np.zeros_like(x)
+    with ml.num_threads(max(2, ml.get_num_threads())):
+        stream_rows(x, out)
+    same_bits(out, x + np.float32(1))
+
+
+def test_stream_past_the_end_is_an_index_error():
+    """Bounds checks (on in this suite) cover stream[W] as they do store[W]."""
+    with pytest.raises(IndexError):
+        stream_copy(np.zeros(20, np.float32), np.zeros(8, np.float32))
+
+
+@pytest.mark.parametrize("target, instructions", [("x86-64", ("movntps", "sfence")),
+                                                  ("x86-64-v3", ("vmovntps", "sfence")),
+                                                  ("aarch64", ("stnp", "dmb"))])
+def test_stream_becomes_the_targets_streaming_store_and_fence(target, instructions):
+    x = np.zeros(64, np.float32)
+    asm = stream_copy.asm(x, x, target=target)
+    assert all(name in asm for name in instructions), target

@@ -223,6 +223,14 @@ def test_weak_float_literal_keeps_f32_in_the_ir():
     assert ir.dump(typed(k, a=f32, x=T(f32))).splitlines()[-1] == "    x[i64(0)] = (a * f32(2.0))"
 
 
+def test_stream_is_a_nontemporal_vector_store():
+    """`x.stream[W](i, v)` types as `x.store[W]` does, marked nontemporal (typed without LLVM)."""
+    fn = typed_text("def k(x, y):\n    y.stream[8](0, x.load[8](0) * 2.0)\n", x=T(f32), y=T(f32))
+    store = fn.body[-1]
+    assert isinstance(store, ir.SimdStore) and store.nontemporal and "y" in fn.written
+    assert ir.dump(fn).splitlines()[-1] == "    y.stream[8](i64(0), (x.load[8](i64(0)) * SIMD[f32, 8](f32(2.0))))"
+
+
 def test_bool_arithmetic_and_int_division_casts():
     out = ir.dump(typed_text("def k(a, b, c):\n    return (a + b) / c\n", a=bool_, b=bool_, c=i32))
     assert out.splitlines()[-1] == "    return (f64((i64(a) + i64(b))) / f64(i64(c)))"

@@ -52,9 +52,12 @@ def c_type(t) -> str:
 
 def call_kernel(mb, b: ll.IRBuilder, fn: ir.Function, args: list, ctx):
     """Call the kernel's function with `args`, a slot for its result where it returns one, and
-    `ctx`: (status, the slot or None).  Both entry points (Python, C) end this way."""
+    `ctx`: (status, the slot or None).  Both entry points (Python, C) end this way.  After
+    nontemporal stores a fence, so that whoever reads the results next sees them."""
     slot = alloca(b, value_type(fn.ret)) if fn.returns_value else None
     status = b.call(mb.functions[fn.symbol], args + ([slot] if slot is not None else []) + [ctx])
+    if mb.streams:
+        mb.stream_fence(b)
     return status, slot
 
 

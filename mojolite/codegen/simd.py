@@ -1,7 +1,8 @@
 """Lowering of SIMD nodes: vector loads and stores, lanes, reductions, dot products.
 
 Goals: vector loads and stores with the element's alignment (NumPy data is
-rarely vector-aligned), a gather/scatter path when the last axis is not
+rarely vector-aligned), nontemporal stores (`stream`) that take the streaming
+instruction where the address allows it, a gather/scatter path when the last axis is not
 contiguous, reductions as a fixed pairwise tree (deterministic rounding), and
 dot-product primitives lowered to the target's instruction where it has one
 (`vpdpbusd`, `vdpbf16ps`, `sdot`, `bfdot`) and to exact portable code elsewhere.
@@ -94,7 +95,10 @@ class SimdLowerer:
         st = storage_type(t.dtype)
 
         def contiguous():
-            self._memory_access(self.b.store(value, ptr, align=t.dtype.itemsize), view)
+            if s.nontemporal:
+                self._stream(value, ptr, t.width * t.dtype.itemsize, view)
+            else:
+                self._memory_access(self.b.store(value, ptr, align=t.dtype.itemsize), view)
 
         def strided():
             for lane in range(t.width):
@@ -102,6 +106,25 @@ class SimdLowerer:
                 x = self.b.extract_element(value, ll.Constant(I32, lane))
                 self._memory_access(self.b.store(x, p, align=t.dtype.itemsize), view)
         self._strided_split(s.tensor, contiguous, strided)
+
+    def _stream(self, value, ptr, size: int, view):
+        """A nontemporal store where `ptr` is aligned to the vector (up to a cache line), which
+        the streaming instructions need (`vmovntdq` faults otherwise), an ordinary store
+        elsewhere.  The streamed lines are weakly ordered: the module then fences before
+        it returns and the pool's workers before they report (`ModuleBuilder.streams`).
+
+            aligned? -- yes -> store !nontemporal, align = min(size, 64) --> done
+                     `- no  -> store, the element's alignment -------------'
+        """
+        b, align = self.b, min(size, 64)
+        self.mb.streams = True
+        offset = b.and_(b.ptrtoint(ptr, ll.IntType(64)), i64(align - 1))
+        with b.if_else(b.icmp_unsigned("==", offset, i64(0))) as (aligned, unaligned):
+            with aligned:
+                store = self._memory_access(b.store(value, ptr, align=align), view)
+                store.set_metadata("nontemporal", self.mb.module.add_metadata([ll.Constant(I32, 1)]))
+            with unaligned:
+                self._memory_access(b.store(value, ptr, align=view.dtype.itemsize), view)
 
     # -- lanes ---------------------------------------------------------------------------------
     def _lower_Extract(self, e: ir.Extract):

@@ -1,6 +1,7 @@
 """Typing of SIMD values: tensor loads and stores, lanes, methods, and the SIMD builtins.
 
-Goals: `x.load[W](i, j)` / `x.store[W](i, j, v)`, `SIMD[T, W](scalar)`,
+Goals: `x.load[W](i, j)` / `x.store[W](i, j, v)` / `x.stream[W](i, j, v)` (a
+nontemporal store), `SIMD[T, W](scalar)`,
 `x.prefetch(i, j)`, `v[k]`, `v.reduce_add()` / `reduce_mul` / `reduce_max` / `reduce_min`,
 `v.cast(U)`, `v.width`, and `ml.fma`, `ml.select`, `ml.dot4_i8`,
 `ml.dot2_i16`, `ml.dot2_bf16` — on scalars too where that makes sense (fma, select).
@@ -51,10 +52,10 @@ class SimdTyper:
     """Mixin of the Typer (uses `self.expr`, `self.indices`, `self.written`)."""
 
     def tensor_method(self, tensor, n):
-        if n.attr in ("load", "store", "prefetch"):
+        if n.attr in ("load", "store", "stream", "prefetch"):
             return TensorMethod(tensor, n.attr)
         raise KernelTypeError(f"a Tensor has no attribute '{n.attr}' "
-                              "(it has shape, strides, ndim, dtype, load, store and prefetch)", n.loc)
+                              "(it has shape, strides, ndim, dtype, load, store, stream and prefetch)", n.loc)
 
     def simd_attribute(self, v: ir.Expr, n):
         if n.attr in REDUCTIONS or n.attr in ("cast", "bitcast"):
@@ -131,9 +132,10 @@ class SimdTyper:
             raise KernelTypeError(f"{m.tensor.name}.{m.name} needs a width: {m.name}[W](...)", n.loc)
         t = SimdType(m.tensor.type.dtype, m.width)
         nd = m.tensor.type.ndim
-        want = nd + (m.name == "store")
+        stores = m.name != "load"
+        want = nd + stores
         if len(args) != want or nd == 0:
-            what = f"{nd} ind{'ex' if nd == 1 else 'ices'}" + (" and a value" if m.name == "store" else "")
+            what = f"{nd} ind{'ex' if nd == 1 else 'ices'}" + (" and a value" if stores else "")
             raise KernelTypeError(f"{m.tensor.name}.{m.name}[{m.width}] takes {what}, got {len(args)} "
                                   "arguments", n.loc)
         idx = self.index_values(m.tensor, args[:nd], [a.loc for a in n.args[:nd]])
@@ -141,7 +143,7 @@ class SimdTyper:
             return ir.SimdLoad(m.tensor, idx, t, n.loc)
         self.written.add(m.tensor.name)
         value = coerce(args[-1], t, n.loc, f"storing into '{m.tensor.name}'")
-        return ir.SimdStore(m.tensor, idx, value, n.loc)
+        return ir.SimdStore(m.tensor, idx, value, n.loc, nontemporal=m.name == "stream")
 
     def construct_simd(self, annotation: SimdAnnotation, args, kwargs, n):
         """`SIMD[T, W](x)`: x broadcast to every lane."""
