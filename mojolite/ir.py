@@ -231,11 +231,13 @@ class SimdStore(Stmt):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Prefetch(Stmt):
-    """`x.prefetch(indices)`: a hint to bring that element's cache line in; never faults, so
-    the indices are not checked (they may run past the end)."""
+    """`x.prefetch(indices, level=1)`: a hint to bring that element's cache line into that
+    level of the caches (1: L1 and beyond, 2: L2, 3: the last level); never faults, so the
+    indices are not checked (they may run past the end)."""
     tensor: Var
     indices: tuple[Expr, ...]
     loc: SourceLoc
+    level: int = 1
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -375,7 +377,8 @@ def dump(node, indent: int = 0) -> str:
     if isinstance(node, Assign):
         return f"{pad}{node.name} = {dump(node.value)}"
     if isinstance(node, Prefetch):
-        return f"{pad}{node.tensor.name}.prefetch({', '.join(dump(i) for i in node.indices)})"
+        level = [] if node.level == 1 else [f"level={node.level}"]
+        return f"{pad}{node.tensor.name}.prefetch({', '.join([dump(i) for i in node.indices] + level)})"
     if isinstance(node, TileOp):
         operands = [str(t) for t in node.tiles] + ([node.tensor.name] if node.tensor is not None else [])
         return f"{pad}tile_{node.op}({', '.join(operands + [dump(i) for i in node.indices])})"

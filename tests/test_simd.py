@@ -422,6 +422,9 @@ BAD_USAGE = {   # id: (kernel body, error class, part of the message)
     "load-no-index": ("    v = x.load[4]()", TYPE, "takes 1 index, got 0"),
     "store-no-value": ("    x.store[4](0)", TYPE, "x.store[4] takes 1 index and a value, got 1"),
     "load-without-width": ("    v = x.load(0)", TYPE, "needs a width"),
+    "prefetch-level-4": ("    x.prefetch(0, level=4)", CONST, "prefetch's level must be a compile-time 1, 2 or 3"),
+    "prefetch-runtime-level": ("    x.prefetch(0, level=n)", CONST, "prefetch's level must be a compile-time"),
+    "prefetch-other-keyword": ("    x.prefetch(0, into=2)", TYPE, "x.prefetch takes no keyword 'into' (only level=)"),
     "stream-no-value": ("    x.stream[4](0)", TYPE, "x.stream[4] takes 1 index and a value, got 1"),
     "stream-without-width": ("    x.stream(0, x.load[4](0))", TYPE, "x.stream needs a width: stream[W](...)"),
     "if-on-simd": ("    if x.load[4](0) > 0.0:\n        x[0] = 1.0", TYPE, "no single truth value"),
@@ -492,6 +495,20 @@ def test_prefetch_is_a_hint_that_never_faults_or_fails_bounds_checks():
 @kernel
 def bad_prefetch(x: Tensor[f32]):
     x.prefetch(0, 1)
+
+
+@kernel
+def prefetch_levels(x: Tensor[f32]):
+    x.prefetch(0)
+    x.prefetch(16, level=2)
+    x.prefetch(32, level=3)
+
+
+@pytest.mark.parametrize("target, instructions", [("x86-64", ("prefetcht0", "prefetcht1", "prefetcht2")),
+                                                  ("aarch64", ("pldl1keep", "pldl2keep", "pldl3keep"))])
+def test_prefetch_level_picks_the_cache_level(target, instructions):
+    asm = prefetch_levels.asm(np.zeros(64, np.float32), target=target)
+    assert all(name in asm for name in instructions), target
 
 
 # -- nontemporal stores ---------------------------------------------------------------------

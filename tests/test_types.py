@@ -231,6 +231,12 @@ def test_stream_is_a_nontemporal_vector_store():
     assert ir.dump(fn).splitlines()[-1] == "    y.stream[8](i64(0), (x.load[8](i64(0)) * SIMD[f32, 8](f32(2.0))))"
 
 
+def test_prefetch_level_is_kept_in_the_ir():
+    fn = typed_text("def k(x):\n    x.prefetch(3, level=2)\n    x.prefetch(4)\n", x=T(f32))
+    assert [s.level for s in fn.body[-2:]] == [2, 1]
+    assert ir.dump(fn).splitlines()[-2:] == ["    x.prefetch(i64(3), level=2)", "    x.prefetch(i64(4))"]
+
+
 def test_bool_arithmetic_and_int_division_casts():
     out = ir.dump(typed_text("def k(a, b, c):\n    return (a + b) / c\n", a=bool_, b=bool_, c=i32))
     assert out.splitlines()[-1] == "    return (f64((i64(a) + i64(b))) / f64(i64(c)))"

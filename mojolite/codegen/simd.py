@@ -84,7 +84,7 @@ class SimdLowerer:
             offset = self.b.add(offset, self.b.mul(self.expr(idx), stride))
         ptr = self.b.gep(view.data, [offset], source_etype=storage_type(view.dtype))    # no inbounds: may run past
         ptr.type = ll.PointerType()
-        read, locality, data_cache = (ll.Constant(I32, v) for v in (0, 3, 1))
+        read, locality, data_cache = (ll.Constant(I32, v) for v in (0, 4 - s.level, 1))     # LLVM: 3 = L1
         self.b.call(self.mb.declare("llvm.prefetch.p0", ll.VoidType(), [ptr.type, I32, I32, I32]),
                     [ptr, read, locality, data_cache])
 

@@ -2,7 +2,7 @@
 
 Goals: `x.load[W](i, j)` / `x.store[W](i, j, v)` / `x.stream[W](i, j, v)` (a
 nontemporal store), `SIMD[T, W](scalar)`,
-`x.prefetch(i, j)`, `v[k]`, `v.reduce_add()` / `reduce_mul` / `reduce_max` / `reduce_min`,
+`x.prefetch(i, j, level=1)`, `v[k]`, `v.reduce_add()` / `reduce_mul` / `reduce_max` / `reduce_min`,
 `v.cast(U)`, `v.width`, and `ml.fma`, `ml.select`, `ml.dot4_i8`,
 `ml.dot2_i16`, `ml.dot2_bf16` — on scalars too where that makes sense (fma, select).
 W is a compile-time power of two; widths wider than the machine's registers
@@ -91,6 +91,8 @@ class SimdTyper:
 
     def call_simd(self, func, args, kwargs, n):
         """Calls whose callee is not a compile-time value: tensor and SIMD methods."""
+        if isinstance(func, TensorMethod) and func.name == "prefetch":
+            return self._prefetch(func, args, kwargs, n)
         if kwargs:
             raise KernelTypeError("SIMD operations take no keyword arguments", n.loc)
         if isinstance(func, TensorMethod):
@@ -121,13 +123,23 @@ class SimdTyper:
             raise KernelTypeError(f"{v.type!r} ({bits} bits) cannot be split into {to} lanes", n.loc)
         return ir.Bitcast(v, simd_type(to, bits // to.bits, n.loc), n.loc)
 
+    def _prefetch(self, m: TensorMethod, args, kwargs, n):
+        """`x.prefetch(i, j)`, `x.prefetch(i, j, level=2)`: the cache level to bring the line to."""
+        nd = m.tensor.type.ndim
+        if len(args) != nd:
+            raise KernelTypeError(f"{m.tensor.name}.prefetch takes {nd} ind{'ex' if nd == 1 else 'ices'}, "
+                                  f"got {len(args)}", n.loc)
+        level = kwargs.pop("level", Ct(1))
+        if kwargs:
+            raise KernelTypeError(f"{m.tensor.name}.prefetch takes no keyword '{next(iter(kwargs))}' "
+                                  "(only level=)", n.loc)
+        if not (isinstance(level, Ct) and pynum(level.value) in (1, 2, 3) and not isinstance(level.value, bool)):
+            raise ConstError(f"prefetch's level must be a compile-time 1, 2 or 3 (the cache level), "
+                             f"got {describe(level)}", n.loc)
+        return ir.Prefetch(m.tensor, self.index_values(m.tensor, args, [a.loc for a in n.args]), n.loc,
+                           level=pynum(level.value))
+
     def _load_store(self, m: TensorMethod, args, n):
-        if m.name == "prefetch":
-            nd = m.tensor.type.ndim
-            if len(args) != nd:
-                raise KernelTypeError(f"{m.tensor.name}.prefetch takes {nd} ind{'ex' if nd == 1 else 'ices'}, "
-                                      f"got {len(args)}", n.loc)
-            return ir.Prefetch(m.tensor, self.index_values(m.tensor, args, [a.loc for a in n.args]), n.loc)
         if m.width is None:
             raise KernelTypeError(f"{m.tensor.name}.{m.name} needs a width: {m.name}[W](...)", n.loc)
         t = SimdType(m.tensor.type.dtype, m.width)
