@@ -26,7 +26,7 @@ from __future__ import annotations
 from typing import TypeVar
 
 import mojolite as ml
-from mojolite import SIMD, Const, Tensor, bf16, f32, i8, i16, i32, kernel
+from mojolite import SIMD, Const, Tensor, i8, i32, kernel
 
 T = TypeVar("T")          # packed element: i8, or i16 holding bf16 bits
 R = TypeVar("R")          # the result: i32 (int8) or bf16
