@@ -48,10 +48,12 @@ def resident(x: np.ndarray) -> bool:
     stores that bypass them then evict those lines again: streaming C into a new 32 MiB
     result (a fresh mapping at every call) ran bf16 4096 x 64 x 4096 at 0.4x."""
     mincore = _mincore()
-    if mincore is None or x.nbytes == 0:
+    if mincore is None or x.size == 0:
         return False
-    start = x.ctypes.data // mmap.PAGESIZE * mmap.PAGESIZE
-    length = x.ctypes.data + x.nbytes - start
+    steps = [(n - 1) * stride for n, stride in zip(x.shape, x.strides)]   # a view's whole span
+    low = x.ctypes.data + sum(min(0, d) for d in steps)
+    start = low // mmap.PAGESIZE * mmap.PAGESIZE
+    length = x.ctypes.data + sum(max(0, d) for d in steps) + x.itemsize - start
     pages = np.empty(-(-length // mmap.PAGESIZE), np.uint8)
     if mincore(start, length, pages.ctypes.data) != 0:
         return False

@@ -4,6 +4,8 @@ Tolerances: int8 exact; f32 within K x eps(f32) x the largest |term| (a K-term
 sum); bf16 within one bf16 ulp of the f64 reference rounded to bf16, plus the
 same K-dependent bound for f32 accumulation.
 """
+import sys
+
 import ml_dtypes
 import numpy as np
 import pytest
@@ -149,6 +151,16 @@ def test_a_result_larger_than_l2_is_right_on_any_out(dtype):
     for out in (np.zeros((m, n + 1), rt)[:, 1:], np.zeros((m, n), rt, order="F")):
         assert ml.matmul(a, b, out=out) is out
         check(dtype, a, b, out)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mincore is asked on Linux only")
+def test_resident_tells_written_pages_from_fresh_ones():
+    """C is streamed only into pages already mapped in: written ones, over a view's whole span."""
+    from mojolite.stdlib._work import resident
+    written = np.ones((512, 1024), np.float32)
+    assert all(resident(v) for v in (written, written[::-1], written[::2, 1:], written.T))
+    fresh = np.empty((4096, 4096), np.float32)          # 64 MiB: a mapping of its own, untouched
+    assert not resident(fresh) and not resident(np.empty(0, np.float32))
 
 
 def test_zero_inner_dimension_gives_zeros():
