@@ -161,10 +161,7 @@ def _module(arch: str) -> str:
         b.call(run, [state, wctx, b.add(index, ll.Constant(I64, 1))])
     b.branch(report)
     b.position_at_end(report)
-    if arch == "x86_64":            # the chunks' nontemporal stores, weakly ordered, seen before the report
-        b.call(ll.Function(m, ll.FunctionType(ll.VoidType(), []), "llvm.x86.sse.sfence"), [])
-    else:                           # (`dmb` orders them on aarch64; x86's seq_cst fence, a `lock or`, not)
-        b.fence("seq_cst")
+    stream_fence(b, arch)           # the chunks' nontemporal stores, weakly ordered, seen before the report
     left = b.atomic_rmw("sub", word(b, state, ACTIVE), ll.Constant(I64, 1), "seq_cst")
     with b.if_then(b.icmp_signed("==", left, ll.Constant(I64, 1))):
         futex(b, word(b, state, ACTIVE), FUTEX_WAKE, ll.Constant(I32, 1))
@@ -172,6 +169,19 @@ def _module(arch: str) -> str:
     b.position_at_end(leave)
     b.ret_void()
     return str(m)
+
+
+def stream_fence(b, arch: str) -> None:
+    """Order nontemporal stores before what follows `b`'s position: x86's `lock or`, LLVM's
+    seq_cst fence there, does not order them; `sfence` does (aarch64's `dmb` orders `stnp`).
+    Kernels that stream end with it too (codegen.entry)."""
+    from llvmlite import ir as ll
+    if arch != "x86_64":
+        b.fence("seq_cst")
+        return
+    module, name = b.block.function.module, "llvm.x86.sse.sfence"
+    sfence = module.globals.get(name) or ll.Function(module, ll.FunctionType(ll.VoidType(), []), name)
+    b.call(sfence, [])
 
 
 class Pool:

@@ -20,6 +20,7 @@ from ..dtypes import bool_, f64
 from ..mltypes import TensorType
 from ..runtime.errors import CTX_FLAGS, CTX_RESULT, DISPATCH
 from ..runtime.pyarray import ALIGNED, C_CONTIGUOUS, F_CONTIGUOUS, LAYOUT, NON_NATIVE, WRITEABLE, type_numbers
+from ..runtime.threads import stream_fence
 from . import arith
 from .lltypes import F64, I1, I8, I32, I64, PTR, TENSOR, alloca, gep, i64, value_type
 
@@ -57,7 +58,7 @@ def call_kernel(mb, b: ll.IRBuilder, fn: ir.Function, args: list, ctx):
     slot = alloca(b, value_type(fn.ret)) if fn.returns_value else None
     status = b.call(mb.functions[fn.symbol], args + ([slot] if slot is not None else []) + [ctx])
     if mb.streams:
-        mb.stream_fence(b)
+        stream_fence(b, mb.target.arch)
     return status, slot
 
 

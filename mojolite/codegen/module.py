@@ -60,14 +60,6 @@ class ModuleBuilder:
             self._decls[name] = ll.Function(self.module, ll.FunctionType(ret, args), name)
         return self._decls[name]
 
-    def stream_fence(self, b: ll.IRBuilder) -> None:
-        """Order the nontemporal stores before what follows: x86's `lock or`, LLVM's seq_cst
-        fence there, does not order them; `sfence` does (aarch64's `dmb` orders `stnp`)."""
-        if self.target.arch == "x86_64":
-            b.call(self.declare("llvm.x86.sse.sfence", ll.VoidType(), []), [])
-        else:
-            b.fence("seq_cst")
-
     def next_chunk(self) -> int:
         self._chunks += 1
         return self._chunks
