@@ -108,11 +108,15 @@ def madd(x: Tensor[T], y: Tensor[T], out: Tensor[T]):
 
 
 @kernel
-def copy(x: Tensor[T], out: Tensor[T]):
-    w = ml.simd_width(T)
+def copy(x: Tensor[T], out: Tensor[T], W: Const[int] = 0, STREAM: Const[bool] = False):
+    """W lanes at a time (0: the target's width), stored or (STREAM) streamed."""
+    w = W if W > 0 else ml.simd_width(T)
     i = 0
     while i + w <= x.shape[0]:
-        out.store[w](i, x.load[w](i))
+        if STREAM:
+            out.stream[w](i, x.load[w](i))
+        else:
+            out.store[w](i, x.load[w](i))
         i += w
     while i < x.shape[0]:
         out[i] = x[i]
@@ -514,17 +518,6 @@ def test_prefetch_level_picks_the_cache_level(target, instructions):
 # -- nontemporal stores ---------------------------------------------------------------------
 
 @kernel
-def stream_copy(x: Tensor[T], out: Tensor[T], W: Const[int] = 16):
-    i = 0
-    while i + W <= x.shape[0]:
-        out.stream[W](i, x.load[W](i))
-        i += W
-    while i < x.shape[0]:
-        out[i] = x[i]
-        i += 1
-
-
-@kernel
 def stream_rows(x: Tensor[f32], out: Tensor[f32]):
     for r in ml.parallel_range(x.shape[0]):
         for j in range(0, x.shape[1] - 15, 16):
@@ -539,7 +532,7 @@ def test_stream_stores_the_same_values_at_any_alignment_and_layout(dtype, layout
     view = {"contiguous": lambda a: a, "unaligned": unaligned, "strided": strided}[layout]
     x = sample(dtype, 1001)
     out = view(np.zeros_like(x))
-    stream_copy(x, out)
+    copy(x, out, W=16, STREAM=True)
     same_bits(out, x)
 
 
@@ -548,7 +541,7 @@ def test_stream_every_width(W):
     """Vectors narrower than a line and wider than one (aligned to the line, then)."""
     x = sample(np.float32, 777)
     for out in (np.zeros_like(x), unaligned(np.zeros_like(x))):
-        stream_copy(x, out, W=W)
+        copy(x, out, W=W, STREAM=True)
         same_bits(out, x)
 
 
@@ -564,7 +557,7 @@ def test_streamed_rows_from_every_thread_are_seen():
 def test_stream_past_the_end_is_an_index_error():
     """Bounds checks (on in this suite) cover stream[W] as they do store[W]."""
     with pytest.raises(IndexError):
-        stream_copy(np.zeros(20, np.float32), np.zeros(8, np.float32))
+        copy(np.zeros(20, np.float32), np.zeros(8, np.float32), W=16, STREAM=True)
 
 
 @pytest.mark.parametrize("target, instructions", [("x86-64", ("movntps", "sfence")),
@@ -572,5 +565,5 @@ def test_stream_past_the_end_is_an_index_error():
                                                   ("aarch64", ("stnp", "dmb"))])
 def test_stream_becomes_the_targets_streaming_store_and_fence(target, instructions):
     x = np.zeros(64, np.float32)
-    asm = stream_copy.asm(x, x, target=target)
+    asm = copy.asm(x, x, W=16, STREAM=True, target=target)
     assert all(name in asm for name in instructions), target
