@@ -314,7 +314,8 @@ def test_mixed_type_comparisons_and_promotion(a, data):
         for k, fn in enumerate(CMP):
             xv = x.astype(np.float32) if want in ("bf16", "f32") else x
             yv = y.astype(np.float32) if want in ("bf16", "f32") else y
-            check(out[k], fn(xv.astype(common), yv.astype(common)), f"{a} {b} {fn.__name__}")
+            with np.errstate(invalid="ignore"):     # a signalling-NaN bf16 widened sets the FP flag
+                check(out[k], fn(xv.astype(common), yv.astype(common)), f"{a} {b} {fn.__name__}")
 
 
 @pytest.mark.parametrize("name", NAMES)
