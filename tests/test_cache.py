@@ -258,6 +258,27 @@ def test_autotune_keeps_the_default_within_the_noise(tuning, monkeypatch):
     assert ml.autotune("t", [default, {"cost": 0.9}], run, bucket=(2,), default=default) == {"cost": 0.9}
 
 
+def test_autotune_keeps_the_default_when_a_challenger_won_by_chance(tuning, monkeypatch):
+    """A candidate that wins the search, but not the round of it and the default alone (its
+    turns fell in a quiet spell), does not replace the default."""
+    import mojolite as ml
+    at = tuning
+    clock = [0.0]
+    monkeypatch.setattr(at.time, "perf_counter", lambda: clock[0])
+    runs = {"lucky": 0, "steady": 0}
+
+    def run(cfg):
+        runs[cfg["name"]] += 1
+        lucky = cfg["name"] == "lucky" and runs["lucky"] <= 6      # its warm-up and 5 search runs
+        clock[0] += 0.9 if lucky else cfg["cost"]
+    default, challenger = {"name": "steady", "cost": 1.0}, {"name": "lucky", "cost": 1.0}
+    assert ml.autotune("t", [default, challenger], run, bucket=(1,), default=default) == default
+    assert runs == {"steady": 11, "lucky": 11}          # warm-up, the search, the round of two
+    runs.update(lucky=0, steady=0)
+    always = {"name": "lucky", "cost": 0.9}             # faster in both rounds: it wins
+    assert ml.autotune("t", [default, always], run, bucket=(2,), default=default) == always
+
+
 def test_autotune_keeps_the_winner(tuning, monkeypatch):
     import mojolite as ml
     at = tuning
