@@ -14,6 +14,7 @@ written element by element; nothing reads or writes out of bounds.
 - f32 @ f32 -> f32: FMAs; A is read in place where its rows are no closer
   together than its columns (the microkernel broadcasts its elements), else
   packed a block at a time, column by column (Fortran order, transposes).
+  B in Fortran order (f32, and bf16 widened) is packed from its transpose.
 - bf16 @ bf16 -> bf16: panels widened to f32 while packing (on this class of
   CPU `vdpbf16ps` is half as fast as f32 FMAs), one C block accumulated in
   f32 over all of K, then rounded once to bf16.
@@ -30,7 +31,7 @@ import mojolite as ml
 from mojolite import Const, Tensor, bf16, f32, i8, i32, kernel
 
 from ._micro import P, micro_f32, micro_i8
-from ._pack import pack_a, pack_a_cols, pack_a_i8, pack_a_i8_t, pack_a_pairs, pack_b, pack_b_i8, pack_b_pairs
+from ._pack import pack_a, pack_a_cols, pack_a_i8, pack_a_i8_t, pack_a_pairs, pack_b, pack_b_i8, pack_b_pairs, pack_b_t
 
 
 @ml.comptime
@@ -79,18 +80,22 @@ def i8_pairs() -> bool:
 @kernel
 def gemm_f32(a: Tensor[f32], b: Tensor[f32], c: Tensor[f32], ap: Tensor[f32], bp: Tensor[f32],
              ct: Tensor[f32], mc_max: int, kc_max: int, nc_max: int, parts: int, MR: Const[int], NV: Const[int],
-             DIRECT: Const[bool] = False):
+             DIRECT: Const[bool] = False, BT: Const[bool] = False):
     """DIRECT: the microkernels read A in place (its rows are no closer together than its
     columns: rows stream), no A panels; else each thread packs its A block a column at a
-    time.  `parts`: threads that pack B (1 for problems too small to share)."""
+    time.  BT: `b` is B's transpose (B in Fortran order).  `parts`: threads that pack B (1
+    for problems too small to share)."""
     NR = NV * ml.simd_width(f32)
     m, k = a.shape
-    n = b.shape[1]
+    n = b.shape[0] if BT else b.shape[1]
     for jc in range(0, n, nc_max):
         nc = min(nc_max, n - jc)
         for pc in range(0, k, kc_max):
             kc = min(kc_max, k - pc)
-            pack_b(b, bp, 0, pc, jc, kc, nc, parts, NR=NR)
+            if BT:
+                pack_b_t(b, bp, 0, pc, jc, kc, nc, parts, NR=NR)
+            else:
+                pack_b(b, bp, 0, pc, jc, kc, nc, parts, NR=NR)
             for blk in ml.parallel_range((m + mc_max - 1) // mc_max):     # row blocks, one per thread
                 ic = blk * mc_max
                 mc = min(mc_max, m - ic)
@@ -111,14 +116,15 @@ def gemm_f32(a: Tensor[f32], b: Tensor[f32], c: Tensor[f32], ap: Tensor[f32], bp
 @kernel
 def gemm_bf16(a: Tensor[bf16], b: Tensor[bf16], c: Tensor[bf16], a16: Tensor[ml.i16], b16: Tensor[ml.i16],
               ap: Tensor[P], bp: Tensor[P], ct: Tensor[f32], cblk: Tensor[f32], mc_max: int, kc_max: int,
-              nc_max: int, MR: Const[int], NV: Const[int]):
+              nc_max: int, MR: Const[int], NV: Const[int], BT: Const[bool] = False):
     """Blocks of C accumulate all of K in f32 (`cblk`, one per thread), then round once.  The
     panels are f32 (P = f32: widened while packing) or bf16 pairs of k (P = i32: packed from
-    `a16`, `b16`, int16 views of a and b) for the pair dot products."""
+    `a16`, `b16`, int16 views of a and b) for the pair dot products.  BT: `b` is B's
+    transpose (B in Fortran order; `b16` is still B's view)."""
     NR = NV * ml.simd_width(f32)
     per = 1 if P == f32 else 2                      # k per packed element
     m, k = a.shape
-    n = b.shape[1]
+    n = b16.shape[1]
     for jc in range(0, n, nc_max):
         nc = min(nc_max, n - jc)
         for blk in ml.parallel_range((m + mc_max - 1) // mc_max):
@@ -130,7 +136,10 @@ def gemm_bf16(a: Tensor[bf16], b: Tensor[bf16], c: Tensor[bf16], a16: Tensor[ml.
                 kc = min(kc_max, k - pc)
                 kp = (kc + per - 1) // per
                 if P == f32:
-                    pack_b(b, bp, boff, pc, jc, kc, nc, 1, NR=NR)
+                    if BT:
+                        pack_b_t(b, bp, boff, pc, jc, kc, nc, 1, NR=NR)
+                    else:
+                        pack_b(b, bp, boff, pc, jc, kc, nc, 1, NR=NR)
                     pack_a(a, ap, aoff, ic, pc, mc, kc, MR=MR)
                 else:
                     pack_b_pairs(b16, bp, boff, pc, jc, kc, nc, 1, NR=NR)

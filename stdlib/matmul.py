@@ -206,18 +206,20 @@ def _prepare(a, b, out, kind: str, mc: int, nc: int, config: dict):
     # also a B block and a C block), shared: the B block.  Packed elements hold 1 (f32), 2 (bf16
     # or int8 pairs) or 4 (int8) values of k.
     ct = _buffer("ct", threads * mr * nr, np.int32 if kind == "int8" else np.float32)
+    bt = _columns(b) and not pairs          # B in Fortran order: its panels packed from B.T
     if kind == "f32":
         ap = _buffer("ap", 0 if direct else threads * mc * kc, np.float32)
         bp = _buffer("bp", nc * kc, np.float32)
-        gemm = _bound(gemm_f32, MR=mr, NV=nv, DIRECT=direct)
-        return lambda a, b, out: gemm(a, b, out, ap, bp, ct, mc, kc, nc, parts)
+        gemm = _bound(gemm_f32, MR=mr, NV=nv, DIRECT=direct, BT=bt)
+        return lambda a, b, out: gemm(a, b.T if bt else b, out, ap, bp, ct, mc, kc, nc, parts)
     if kind == "bf16":
         panel, per = (np.int32, 2) if pairs else (np.float32, 1)
         ap = _buffer("ap", threads * mc * kc // per, panel)
         bp = _buffer("bp", threads * nc * kc // per, panel)
         cblk = _buffer("cblk", threads * mc * nc, np.float32).reshape(threads * mc, nc)
-        gemm = _bound(gemm_bf16, MR=mr, NV=nv)
-        return lambda a, b, out: gemm(a, b, out, a.view(np.int16), b.view(np.int16), ap, bp, ct, cblk, mc, kc, nc)
+        gemm = _bound(gemm_bf16, MR=mr, NV=nv, BT=bt)
+        return lambda a, b, out: gemm(a, b.T if bt else b, out, a.view(np.int16), b.view(np.int16), ap, bp, ct,
+                                      cblk, mc, kc, nc)
     per = 2 if i8_pairs() else 4
     ap, bp = _buffer("ap", threads * mc * kc // per, np.int32), _buffer("bp", nc * kc // per, np.int32)
     colsum = _buffer("colsum", nc, np.int32)

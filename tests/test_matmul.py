@@ -326,6 +326,20 @@ def test_int8_in_every_layout_on_the_vector_paths(target, layouts, m, k, n):
     check("int8", a, b, c)
 
 
+@pytest.mark.parametrize("target", ["x86-64", "x86-64-v3", "x86-64-v4", "host without AMX"])
+@pytest.mark.parametrize("dtype", ["f32", "bf16"])
+@pytest.mark.parametrize("layouts", [("C", "F"), ("F", "F"), ("strided", "T")], ids="/".join)
+@pytest.mark.parametrize("m, k, n", [(45, 77, 53), (37, 1100, 45), (100, 33, 130), (7, 5, 300)])
+def test_floats_with_b_in_fortran_order_on_the_vector_paths(target, dtype, layouts, m, k, n):
+    """B in Fortran order is packed from its transpose (`pack_b_t`: whole blocks of vectors,
+    then the k and column edges), for f32 and for bf16 widened to f32; K across two K blocks."""
+    a, b = operands(dtype, m, k, n)
+    a, b = view(a, layouts[0]), view(b, layouts[1])
+    with ml.use_target(without_tiles() if target == "host without AMX" else target):
+        c = ml.matmul(a, b)
+    check(dtype, a, b, c)
+
+
 def test_a_call_prepared_for_one_layout_of_a_is_not_reused_for_another():
     """The same shapes with A in C and then in Fortran order: each gets its own prepared call
     (A read in place, A packed), both correct."""
