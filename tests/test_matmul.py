@@ -340,6 +340,19 @@ def test_floats_with_b_in_fortran_order_on_the_vector_paths(target, dtype, layou
     check(dtype, a, b, c)
 
 
+@pytest.mark.parametrize("dtype", ["f32", "bf16"])
+def test_b_in_fortran_order_packed_by_several_threads(dtype):
+    """A problem large enough that the threads share B's packing (`parts` > 1), B in Fortran
+    order, on the vector path; the same result with one thread."""
+    a, b = operands(dtype, 300, 1000, 500)
+    b = view(b, "F")
+    with ml.use_target(without_tiles()), ml.num_threads(max(2, ml.get_num_threads())):
+        c = ml.matmul(a, b)
+    check(dtype, a, b, c)
+    with ml.use_target(without_tiles()), ml.num_threads(1):
+        np.testing.assert_array_equal(c, ml.matmul(a, b))
+
+
 def test_a_call_prepared_for_one_layout_of_a_is_not_reused_for_another():
     """The same shapes with A in C and then in Fortran order: each gets its own prepared call
     (A read in place, A packed), both correct."""
