@@ -41,7 +41,7 @@ class Kernel:
         self._specs: dict = {}
         self._fast = None
         self._bound: dict = {}               # Const values fixed by `bind`
-        self._fast_functions: dict = {}      # id(spec) -> its C-level fast call for this object
+        self._fast_functions: dict = {}      # (id(spec), id(use_target)) -> its C-level fast call for this object
         self._lock = threading.RLock()
         functools.update_wrapper(self, fn)
         try:
@@ -192,9 +192,9 @@ class Kernel:
         call_kwargs = kwargs
         if self._bound:
             kwargs = {**self._bound, **kwargs}
-        fast = self._fast                    # (Const keywords it was installed for, fast caller)
+        fast = self._fast                    # (Const keywords and use_target it was installed for, fast caller)
         if fast is not None and (not kwargs and not fast[0] or kwargs == fast[0] and all(
-                type(v) is type(fast[0][k]) for k, v in kwargs.items())) and targets.override() is None:
+                type(v) is type(fast[0][k]) for k, v in kwargs.items())) and targets.override() is fast[2]:
             result = fast[1](args)
             if result is not MISS:
                 return result
@@ -207,9 +207,9 @@ class Kernel:
         c_args = [id(v) if isinstance(t, TensorType) else b.scalar_value(p, t, v)
                   for p, t, v in zip(b.runtime, types, values)]
         result = spec.entry.call(c_args, values)
-        if len(args) == len(b.runtime) and self._fast_ok and targets.override() is None \
-                and self._fast_agrees(types) and spec.fast is not None:
-            self._fast = (dict(kwargs), spec.fast)   # the next such call tries this specialization first
+        if len(args) == len(b.runtime) and self._fast_ok and self._fast_agrees(types) and spec.fast is not None:
+            # the next such call, under the same use_target, tries this specialization first
+            self._fast = (dict(kwargs), spec.fast, targets.override())
             if not call_kwargs:
                 self._install_fast_call(spec)
         return result
@@ -220,12 +220,13 @@ class Kernel:
         comes back to `Kernel.__call__`."""
         if spec.fast_call is None:
             return
-        function = self._fast_functions.get(id(spec))
+        key = (id(spec), id(targets.override()))           # both kept alive by the function's state
+        function = self._fast_functions.get(key)
         if function is None:
             from .runtime import pycall                      # loaded with the compiler, not at import
             state = (types.MethodType(Kernel.__call__, self), spec.entry.failed_from_c, targets.override_var(),
-                     spec.entry.address)
-            function = self._fast_functions[id(spec)] = pycall.function(spec.fast_call, self.__name__, state)
+                     spec.entry.address, targets.override())
+            function = self._fast_functions[key] = pycall.function(spec.fast_call, self.__name__, state)
         cls = type(self)
         if cls is Kernel:
             cls = type("Kernel", (Kernel,), {"__module__": Kernel.__module__, "__qualname__": Kernel.__qualname__,

@@ -219,6 +219,7 @@ def allow_tiles() -> None:
 
 
 _current: contextvars.ContextVar[Target | None] = contextvars.ContextVar("mojolite_target", default=None)
+_distinct: dict[Target, Target] = {}
 
 
 def override_var() -> contextvars.ContextVar:
@@ -239,6 +240,8 @@ def current() -> Target:
 @contextlib.contextmanager
 def use_target(name_or_target: str | Target):
     target = name_or_target if isinstance(name_or_target, Target) else preset(name_or_target)
+    # one object per distinct target: the fast call from Python compares them by identity
+    target = _distinct.setdefault(target, target)
     token = _current.set(target)
     try:
         yield target

@@ -219,6 +219,35 @@ def test_has_folds_at_compile_time():
         folded_branch()
 
 
+@kernel
+def lanes_into(y: Tensor[i64]):
+    y[0] = ml.simd_width(f32)
+
+
+@runs_x86_presets
+def test_calls_under_use_target_take_the_fast_call_of_that_target_only():
+    """Repeated calls under one use_target go through the C-level fast call (a call from
+    Python cost ~45 us there, ~3 us on the host); it serves no other target, and an equal
+    target made anew is the same one."""
+    k = lanes_into.bind()
+    y = np.zeros(1, np.int64)
+
+    def lanes():
+        k(y)
+        return int(y[0])
+    assert lanes() == 16
+    with ml.use_target("x86-64-v3"):
+        assert [lanes(), lanes()] == [8, 8]
+        assert type(k) is not ml.Kernel and k._fast[2] is ml.target()     # installed for this target
+        with ml.use_target("x86-64"):
+            assert [lanes(), lanes()] == [4, 4]
+        assert lanes() == 8
+    assert [lanes(), lanes()] == [16, 16] and k._fast[2] is None
+    with ml.use_target(preset("x86-64-v3")) as again:                    # a new, equal Target object
+        assert lanes() == 8 and again is k._fast[2]
+    assert lanes() == 16
+
+
 def test_calling_code_for_another_cpu_raises():
     """A kernel built for a target this CPU cannot run is a RuntimeError, not a crash."""
     with ml.use_target("aarch64"):

@@ -4,9 +4,10 @@ Owns: the LLVM IR of `ptr fast(ptr self, ptr args, i64 nargs, ptr kwnames)`
 for entry points with given argument and result kinds, so that a call from
 Python reaches compiled code without running any Python.  It accepts only the
 common case — positional arguments of the exact types `ndarray`, `int`,
-`float`, `bool`, no `use_target` in force — unpacks them, releases the GIL
-around the entry point and returns its result (None, int, float or bool).
-`self` is the tuple (full_call, failed, target_var, entry_address): what the
+`float`, `bool`, and the `use_target` it was made for in force (none, or
+that very object) — unpacks them, releases the GIL around the entry point
+and returns its result (None, int, float or bool).  `self` is the tuple
+(full_call, failed, target_var, entry_address, target): what the
 entry point answers with DISPATCH (another specialization), and every call
 that is not the common case, goes to `full_call(*args, **kwargs)`; an error
 status goes to `failed(status, ctx_address, *args)`, which raises it.  One
@@ -84,14 +85,13 @@ def build_fast_call(arg_kinds, result_kind, triple: str) -> str:
                    b.icmp_signed("==", nargs, i64(len(arg_kinds))))
     b.cbranch(plain, ok := fn.append_basic_block("no_target"), full)
     b.position_at_end(ok)
-    value = alloca(b, PTR)                             # use_target in force: the full path
+    value = alloca(b, PTR)                             # another use_target in force: the full path
     got = b.call(sym("PyContextVar_Get"), [tuple_item(2), ll.Constant(PTR, None), value])
     current = b.load(value, typ=PTR)
-    unset = b.and_(b.icmp_signed("==", got, ll.Constant(I32, 0)),
-                   b.icmp_unsigned("==", current, sym("mojolite.None")))
+    same = b.and_(b.icmp_signed("==", got, ll.Constant(I32, 0)), b.icmp_unsigned("==", current, tuple_item(4)))
     with b.if_then(b.icmp_signed("==", got, ll.Constant(I32, 0))):
         b.call(sym("Py_DecRef"), [current])
-    b.cbranch(unset, nxt := fn.append_basic_block("unpack"), full)
+    b.cbranch(same, nxt := fn.append_basic_block("unpack"), full)
 
     c_args = []
     for k, kind in enumerate(arg_kinds):
