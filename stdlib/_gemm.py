@@ -3,8 +3,8 @@
 The algorithm of GotoBLAS/BLIS: B is packed in blocks of KC x NC into panels
 of NR columns, A in blocks of MC x KC into panels of MR rows, and a
 register-blocked microkernel (`_micro`) multiplies one A panel by one B
-panel, keeping its MR x NR tile of C in vector registers.  For f32 and int8
-each A panel runs against the whole B block, kept in L2, so C is walked
+panel, keeping its MR x NR tile of C in vector registers.  Each A panel
+runs against the whole B block, kept in L2, so C is walked
 along its rows (the order that let the caches stream it: +11% at 2048^3).
 MR, NR and the blocks come from the target at compile time (`blocking`):
 vector width and register count set the tile, cache sizes the blocks.
@@ -16,8 +16,8 @@ written element by element; nothing reads or writes out of bounds.
   packed a block at a time, column by column (Fortran order, transposes).
   B in Fortran order (f32, and bf16 widened) is packed from its transpose.
 - bf16 @ bf16 -> bf16: panels widened to f32 while packing (on this class of
-  CPU `vdpbf16ps` is half as fast as f32 FMAs), one C block accumulated in
-  f32 over all of K, then rounded once to bf16.
+  CPU `vdpbf16ps` is half as fast as f32 FMAs), in f32's order; C's sums kept
+  in f32 until the last block of K, then rounded once to bf16.
 - i8 @ i8 -> i32 (exact): 4-way dot products; with x86 VNNI (u8 x i8) A is
   packed as a + 128 and 128 x the column sums of B are subtracted; x86 without
   VNNI widens both to i16 pairs while packing, for pair dot products (`pmaddwd`).
@@ -45,17 +45,12 @@ def blocking(kind: str = "f32") -> tuple[int, int, int, int, int]:
     mr = (regs - nv - 2) // nv                      # accumulators, B vectors, one A broadcast
     nr = nv * t.vector_bits // 32
     size = (2 if i8_pairs() else 1) if kind == "int8" else 4      # bytes of one k of a packed row
-    if kind == "bf16":
-        # C blocks accumulate all of K per thread, A and B packed per block: a B panel slice
-        # of ~128 KiB, the B block in L3 (narrower blocks would pack A again per block)
-        kc = min(2048, (128 << 10) // (4 * nr))
-        nc = min(4096, t.l3 // (8 * kc))
-    else:
-        # one A panel (MR rows) runs against the whole B block: K deep enough that C is
-        # updated rarely with the A panel within half of L1; the B block within half of L2
-        # (in L3 it cost 11% at 2048^3); int8: one pass over K up to 2048
-        kc = min(1024, t.l1d // (2 * size * mr)) if kind == "f32" else 2048
-        nc = t.l2 // (2 * kc * size)
+    # one A panel (MR rows) runs against the whole B block: K deep enough that C is updated
+    # rarely with the A panel within half of L1; the B block within half of L2 (in L3 it
+    # cost 11% at 2048^3); bf16, whose A is packed with each B block: K half as deep and the
+    # block twice as wide, so A is packed half as often; int8: one pass over K up to 2048
+    kc = {"f32": min(1024, t.l1d // (2 * size * mr)), "bf16": min(512, t.l1d // (4 * size * mr))}.get(kind, 2048)
+    nc = t.l2 // (2 * kc * size)
     mc = max(mr, min(t.l2 // (kc * size), 240) // mr * mr)     # a thread's row block
     return mr, nv, mc, kc, max(nr, nc // nr * nr)
 
@@ -114,43 +109,63 @@ def gemm_f32(a: Tensor[f32], b: Tensor[f32], c: Tensor[f32], ap: Tensor[f32], bp
 
 
 @kernel
+def round_rows(cacc: Tensor[f32], crow: int, c: Tensor[bf16], row: int, col: int, rows: int, cols: int):
+    """`rows` rows of f32 sums (from `cacc[crow]`, `cols` of them) rounded once into C at (row, col)."""
+    w = ml.simd_width(f32)
+    for i in range(rows):
+        j = 0
+        while j + w <= cols:
+            c.store[w](row + i, col + j, cacc.load[w](crow + i, j).cast(bf16))
+            j += w
+        for j2 in range(j, cols):
+            c[row + i, col + j2] = bf16(cacc[crow + i, j2])
+
+
+@kernel
 def gemm_bf16(a: Tensor[bf16], b: Tensor[bf16], c: Tensor[bf16], a16: Tensor[ml.i16], b16: Tensor[ml.i16],
-              ap: Tensor[P], bp: Tensor[P], ct: Tensor[f32], cblk: Tensor[f32], mc_max: int, kc_max: int,
-              nc_max: int, MR: Const[int], NV: Const[int], BT: Const[bool] = False):
-    """Blocks of C accumulate all of K in f32 (`cblk`, one per thread), then round once.  The
-    panels are f32 (P = f32: widened while packing) or bf16 pairs of k (P = i32: packed from
-    `a16`, `b16`, int16 views of a and b) for the pair dot products.  BT: `b` is B's
-    transpose (B in Fortran order; `b16` is still B's view)."""
+              ap: Tensor[P], bp: Tensor[P], ct: Tensor[f32], cacc: Tensor[f32], mc_max: int, kc_max: int,
+              nc_max: int, mb_max: int, parts: int, MR: Const[int], NV: Const[int], BT: Const[bool] = False):
+    """gemm_f32's order, A packed with each B block.  The panels are f32 (P = f32: widened while
+    packing) or bf16 pairs of k (P = i32: packed from `a16`, `b16`, int16 views of a and b) for
+    the pair dot products.  C's f32 sums wait in `cacc` between blocks of K (rows of `mb_max`
+    rows at a time: B is packed again for each) and are rounded once, an A panel's rows at a
+    time as its last block of K ends; with K in one block `cacc` holds one panel's rows per
+    thread.  BT: `b` is B's transpose (B in Fortran order; `b16` is still B's view)."""
     NR = NV * ml.simd_width(f32)
     per = 1 if P == f32 else 2                      # k per packed element
     m, k = a.shape
     n = b16.shape[1]
+    one = k <= kc_max
     for jc in range(0, n, nc_max):
         nc = min(nc_max, n - jc)
-        for blk in ml.parallel_range((m + mc_max - 1) // mc_max):
-            ic = blk * mc_max
-            mc = min(mc_max, m - ic)
-            t = ml.thread_index()
-            aoff, boff = t * mc_max * kc_max // per, t * nc_max * kc_max // per
+        for ib in range(0, m, mb_max):
+            mb = min(mb_max, m - ib)
             for pc in range(0, k, kc_max):
                 kc = min(kc_max, k - pc)
                 kp = (kc + per - 1) // per
-                if P == f32:
-                    if BT:
-                        pack_b_t(b, bp, boff, pc, jc, kc, nc, 1, NR=NR)
-                    else:
-                        pack_b(b, bp, boff, pc, jc, kc, nc, 1, NR=NR)
-                    pack_a(a, ap, aoff, ic, pc, mc, kc, MR=MR)
+                if P != f32:
+                    pack_b_pairs(b16, bp, 0, pc, jc, kc, nc, parts, NR=NR)
+                elif BT:
+                    pack_b_t(b, bp, 0, pc, jc, kc, nc, parts, NR=NR)
                 else:
-                    pack_b_pairs(b16, bp, boff, pc, jc, kc, nc, 1, NR=NR)
-                    pack_a_pairs(a16, ap, aoff, ic, pc, mc, kc, MR=MR)
-                for jr in range(0, nc, NR):
+                    pack_b(b, bp, 0, pc, jc, kc, nc, parts, NR=NR)
+                for blk in ml.parallel_range((mb + mc_max - 1) // mc_max):
+                    ic = ib + blk * mc_max
+                    mc = min(mc_max, ib + mb - ic)
+                    t = ml.thread_index()
+                    aoff = t * mc_max * kc_max // per
+                    if P == f32:
+                        pack_a(a, ap, aoff, ic, pc, mc, kc, MR=MR)
+                    else:
+                        pack_a_pairs(a16, ap, aoff, ic, pc, mc, kc, MR=MR)
                     for ir in range(0, mc, MR):
-                        micro_f32(ap, bp, cblk, ct, aoff + ir * kp, boff + jr * kp, t * MR * NR, kp,
-                                  t * mc_max + ir, jr, min(MR, mc - ir), min(NR, nc - jr), pc == 0, MR=MR, NV=NV)
-            for i in range(mc):
-                for j in range(nc):
-                    c[ic + i, jc + j] = bf16(cblk[t * mc_max + i, j])
+                        mr = min(MR, mc - ir)
+                        crow = t * MR if one else ic + ir - ib
+                        for jr in range(0, nc, NR):
+                            micro_f32(ap, bp, cacc, ct, aoff + ir * kp, jr * kp, t * MR * NR, kp, crow, jr,
+                                      mr, min(NR, nc - jr), pc == 0, MR=MR, NV=NV)
+                        if pc + kc >= k:
+                            round_rows(cacc, crow, c, ic + ir, jc, mr, nc)
 
 
 @kernel

@@ -202,8 +202,8 @@ def _prepare(a, b, out, kind: str, mc: int, nc: int, config: dict):
     mc = -(-(-(-m // blocks)) // mr) * mr
     nc = max(nr, nc // nr * nr)             # whole panels: the packed B block holds nc // nr of them
     kc, nc = min(kc, -(-k // 4) * 4), min(nc, -(-n // nr) * nr)
-    # Buffers: per thread an edge tile and an A block (f32: none where A is read in place; bf16:
-    # also a B block and a C block), shared: the B block.  Packed elements hold 1 (f32), 2 (bf16
+    # Buffers: per thread an edge tile and an A block (f32: none where A is read in place),
+    # shared: the B block (and for bf16 C's f32 sums).  Packed elements hold 1 (f32), 2 (bf16
     # or int8 pairs) or 4 (int8) values of k.
     ct = _buffer("ct", threads * mr * nr, np.int32 if kind == "int8" else np.float32)
     bt = _columns(b) and not pairs          # B in Fortran order: its panels packed from B.T
@@ -215,11 +215,16 @@ def _prepare(a, b, out, kind: str, mc: int, nc: int, config: dict):
     if kind == "bf16":
         panel, per = (np.int32, 2) if pairs else (np.float32, 1)
         ap = _buffer("ap", threads * mc * kc // per, panel)
-        bp = _buffer("bp", threads * nc * kc // per, panel)
-        cblk = _buffer("cblk", threads * mc * nc, np.float32).reshape(threads * mc, nc)
+        bp = _buffer("bp", nc * kc // per, panel)
+        # C's f32 sums: with K in one block, one A panel's rows per thread; else rows of
+        # whole row blocks for every thread, up to _SUMS bytes (B is packed again for each)
+        step = mc * (threads if parts > 1 else 1)
+        mb = m if k <= kc else min(-(-m // step), max(1, _SUMS // (4 * nc * step))) * step
+        rows = threads * mr if k <= kc else mb
+        cacc = _buffer("cacc", rows * nc, np.float32).reshape(rows, nc)
         gemm = _bound(gemm_bf16, MR=mr, NV=nv, BT=bt)
         return lambda a, b, out: gemm(a, b.T if bt else b, out, a.view(np.int16), b.view(np.int16), ap, bp, ct,
-                                      cblk, mc, kc, nc)
+                                      cacc, mc, kc, nc, mb, parts)
     per = 2 if i8_pairs() else 4
     ap, bp = _buffer("ap", threads * mc * kc // per, np.int32), _buffer("bp", nc * kc // per, np.int32)
     colsum = _buffer("colsum", nc, np.int32)
@@ -235,6 +240,7 @@ def _bound(kernel, **consts):
 
 
 _SPLIT = 1 << 23      # operations below which waking other threads costs more than it saves here
+_SUMS = 8 << 20       # bytes of bf16 C's f32 sums kept between blocks of K
 _TILE_KINDS = {np.dtype(np.int8): "int8", bf16.numpy: "bf16"}
 
 

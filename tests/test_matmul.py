@@ -281,6 +281,24 @@ def test_bf16_pair_dot_path(target, m, k, n):
     check("bf16", a, b, out)
 
 
+@pytest.mark.parametrize("pairs", [False, True])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_bf16_sums_kept_between_k_blocks_for_several_row_groups(monkeypatch, pairs, threads):
+    """bf16 with K in several blocks keeps C's f32 sums between them for as many rows as its
+    buffer holds (`_SUMS`), B packed again for each group of rows: here a buffer of one row
+    block's sums, so rows, columns and K all cross blocks, with B in both orders."""
+    from mojolite.stdlib import matmul as mm
+    monkeypatch.setattr(mm, "_SUMS", 1)
+    monkeypatch.setattr(mm, "_SPLIT", 0)              # the threads share B's packing
+    a, b = operands("bf16", 97, 300, 150)
+    with ml.use_target(without_tiles()), ml.num_threads(threads):
+        mr, nv, *_ = mm.blocking("bf16")
+        for bv in (b, view(b, "F")):
+            out = np.empty((97, 150), ml_dtypes.bfloat16)
+            mm._run(a, bv, out, "bf16", 2 * mr, 2 * nv * ml.simd_width(ml.f32), mr=mr, nv=nv, kc=64, pairs=pairs)
+            check("bf16", a, bv, out)
+
+
 def test_bf16_candidates_include_the_pair_path_where_native():
     from mojolite.stdlib import matmul as mm
     with ml.use_target("x86-64-v4"):                 # AVX-512 without BF16: no such path
