@@ -5,7 +5,9 @@
 For each dtype (f32, bf16, int8) and shape, prints GFLOP/s (GOP/s for int8) of
 every library present, the peak of this CPU for that dtype measured in the
 same run (bench/peak.py), and the ratios; single-threaded, also the x86-64-v3
-build against the AVX2 peak, and operands or C in Fortran order against C order.
+build against the AVX2 peak, operands or C in Fortran order against C order, and, on
+a CPU with AMX, bf16 with the tile units left aside by both mojolite and PyTorch
+(oneDNN capped at AVX512_CORE_BF16), as on CPUs without them.
 Thread counts are set through the
 environment of a child process per setting (BLAS reads them at import), and so
 is how idle threads wait: timed in turns, a library whose idle threads spin
@@ -119,6 +121,8 @@ def run(threads: str, shapes) -> dict:
     import mojolite as ml
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from peak import peaks, probes
+    if threads == "no-amx":
+        return {"threads": "1, no AMX", "without_amx": without_amx([sh for sh in shapes if sh[0] * sh[1] * sh[2] >= 256 ** 3])}
     rng = np.random.default_rng(0)
     peak, probe = peaks(), probes()
     results = {"threads": threads, "target": ml.target().describe(), "peak": peak, "rows": []}
@@ -239,7 +243,41 @@ def layouts(n: int) -> list[dict]:
     return rows
 
 
-def _on(target: str, fn):
+def without_amx(shapes) -> list[dict]:
+    """bf16 on the vector units, as on CPUs without AMX: mojolite for the host target less
+    its AMX features (bf16 widened to f32 while packing, the f32 microkernel) against
+    PyTorch with oneDNN capped at AVX512_CORE_BF16 (`vdpbf16ps`; the parent sets
+    ONEDNN_MAX_CPU_ISA, which oneDNN reads once), and the f32 FMA peak timed in turns."""
+    import numpy as np
+
+    import mojolite as ml
+    from mojolite.runtime.target import parse_target
+    from peak import probes
+    target = parse_target("host:-amx-tile,-amx-bf16,-amx-int8")
+    libs = {name: prep for name, prep in _libraries("bf16").items() if name in ("mojolite", "torch")}
+    probe = probes()["f32"]
+    print("\nbf16 matmul on the vector units (no AMX tiles), 1 thread, GFLOP/s: mojolite for the host less AMX, "
+          f"PyTorch with oneDNN at {os.environ.get('ONEDNN_MAX_CPU_ISA', 'its best ISA')}, the f32 FMA peak in turns")
+    rows = []
+    rng = np.random.default_rng(3)
+    for m, k, n in shapes:
+        a, b = (rng.random(s, dtype=np.float32).astype(ml.bf16.numpy) for s in ((m, k), (k, n)))
+        fns = {name: prep(a, b) for name, prep in libs.items()}
+        with ml.use_target(target):
+            fns["mojolite"]()                      # compiled (and autotuned) for this target first
+        plain = fns["mojolite"]
+        fns["mojolite"] = lambda: _on(target, plain)
+        fns["peak"], peak_ops = _peak_turn(*probe, seconds=_once(fns["mojolite"]))
+        t = _interleaved(fns)
+        rate = {name: (peak_ops if name == "peak" else 2.0 * m * n * k) / v / 1e9 for name, v in t.items()}
+        rows.append({"shape": [m, k, n], **rate})
+        vs = f"   {rate['mojolite'] / rate['torch']:5.2f}x PyTorch" if "torch" in rate else ""
+        print(f"{f'{m}x{k}x{n}':>18s} mojolite {rate['mojolite']:7.1f}" + (f"   PyTorch {rate['torch']:7.1f}"
+              if "torch" in rate else "") + f"   peak {rate['peak']:6.1f} ({rate['mojolite'] / rate['peak']:4.2f}){vs}")
+    return rows
+
+
+def _on(target, fn):
     import mojolite as ml
     with ml.use_target(target):
         return fn()
@@ -292,11 +330,15 @@ def main() -> None:
         json.dump(run(args.child, shapes), sys.stdout if args.json == "-" else open(args.json, "w"))
         return
     settings = {"1": ["1"], "all": ["all"], "both": ["1", "all"]}[args.threads]
+    if "1" in settings and _has_amx():
+        settings.insert(settings.index("1") + 1, "no-amx")
     everything = []
     for threads in settings:
-        n = "1" if threads == "1" else str(os.cpu_count())
+        n = str(os.cpu_count()) if threads == "all" else "1"
         env = dict(os.environ, OPENBLAS_NUM_THREADS=n, OMP_NUM_THREADS=n, MKL_NUM_THREADS=n,
                    MOJOLITE_NUM_THREADS=n, OPENBLAS_THREAD_TIMEOUT="4", OMP_WAIT_POLICY="PASSIVE")
+        if threads == "no-amx":
+            env["ONEDNN_MAX_CPU_ISA"] = "AVX512_CORE_BF16"
         out = f"/tmp/mojolite-matmul-{os.getpid()}-{threads}.json"
         cmd = [sys.executable, os.path.abspath(__file__), "--child", threads, "--json", out]
         if args.quick:
@@ -308,6 +350,11 @@ def main() -> None:
     if args.json:
         with open(args.json, "w") as f:
             json.dump(everything, f, indent=2)
+
+
+def _has_amx() -> bool:
+    import mojolite as ml
+    return ml.target().has("amx-bf16")
 
 
 if __name__ == "__main__":
