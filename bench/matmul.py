@@ -302,7 +302,6 @@ def _peak_turn(run, ops_per_iter: float, seconds: float, target: str | None = No
     return (lambda: call(n)), ops_per_iter * n
 
 
-
 def ceiling(title: str, fns: dict, ops: dict, probe, like: str, unit: str = "GFLOP/s", digits: int = 1) -> None:
     """Time `fns` on one thread in turns with the peak kernel `probe` ((run, operations per
     iteration), from `bench/peak.py`), its turns as long as a call of `fns[like]`, and print
@@ -318,6 +317,7 @@ def ceiling(title: str, fns: dict, ops: dict, probe, like: str, unit: str = "GFL
         rate = ops[name] / t / 1e9
         print(f"  {name:32s} {rate:7.{digits}f}  {rate / peak:5.2f}")
 
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", choices=["1", "all", "both"], default="both")
@@ -330,7 +330,8 @@ def main() -> None:
         json.dump(run(args.child, shapes), sys.stdout if args.json == "-" else open(args.json, "w"))
         return
     settings = {"1": ["1"], "all": ["all"], "both": ["1", "all"]}[args.threads]
-    if "1" in settings and _has_amx():
+    from mojolite.stdlib._tiles import tiles_native
+    if "1" in settings and tiles_native("bf16"):          # also bf16 with AMX left aside
         settings.insert(settings.index("1") + 1, "no-amx")
     everything = []
     for threads in settings:
@@ -350,11 +351,6 @@ def main() -> None:
     if args.json:
         with open(args.json, "w") as f:
             json.dump(everything, f, indent=2)
-
-
-def _has_amx() -> bool:
-    import mojolite as ml
-    return ml.target().has("amx-bf16")
 
 
 if __name__ == "__main__":

@@ -192,7 +192,7 @@ class Kernel:
         call_kwargs = kwargs
         if self._bound:
             kwargs = {**self._bound, **kwargs}
-        fast = self._fast                    # (Const keywords and use_target it was installed for, fast caller)
+        fast = self._fast                    # (Const keywords, fast caller, use_target it was installed for)
         if fast is not None and (not kwargs and not fast[0] or kwargs == fast[0] and all(
                 type(v) is type(fast[0][k]) for k, v in kwargs.items())) and targets.override() is fast[2]:
             result = fast[1](args)
