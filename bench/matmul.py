@@ -256,8 +256,10 @@ def without_amx(shapes) -> list[dict]:
     target = parse_target("host:-amx-tile,-amx-bf16,-amx-int8")
     libs = {name: prep for name, prep in _libraries("bf16").items() if name in ("mojolite", "torch")}
     probe = probes()["f32"]
+    torch = (f"PyTorch with oneDNN at {os.environ.get('ONEDNN_MAX_CPU_ISA', 'its best ISA')}, " if "torch" in libs
+             else "")
     print("\nbf16 matmul on the vector units (no AMX tiles), 1 thread, GFLOP/s: mojolite for the host less AMX, "
-          f"PyTorch with oneDNN at {os.environ.get('ONEDNN_MAX_CPU_ISA', 'its best ISA')}, the f32 FMA peak in turns")
+          f"{torch}the f32 FMA peak in turns")
     rows = []
     rng = np.random.default_rng(3)
     for m, k, n in shapes:
