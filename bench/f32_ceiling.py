@@ -56,7 +56,7 @@ def micro_loop(reps: i64, ap: Tensor[f32], bp: Tensor[f32], c: Tensor[f32], ct: 
     NR = NV * ml.simd_width(f32)
     for _ in range(reps):
         for jr in range(panels):
-            micro_f32(ap, bp, c, ct, 0, jr * kc * NR, 0, kc, 0, jr * NR, MR, NR, False, MR=MR, NV=NV)
+            micro_f32(ap, bp, c, ct, 0, 0, jr * kc * NR, 0, kc, 0, jr * NR, MR, NR, False, MR=MR, NV=NV)
 
 
 def _filled(size: int) -> np.ndarray:

@@ -15,9 +15,10 @@ written element by element; nothing reads or writes out of bounds.
   together than its columns (the microkernel broadcasts its elements), else
   packed a block at a time, column by column (Fortran order, transposes).
   B in Fortran order (f32, and bf16 widened) is packed from its transpose.
-- bf16 @ bf16 -> bf16: panels widened to f32 while packing (on this class of
-  CPU `vdpbf16ps` is half as fast as f32 FMAs), in f32's order; C's sums kept
-  in f32 until the last block of K, then rounded once to bf16.
+- bf16 @ bf16 -> bf16: widened to f32 while packing (on this class of CPU
+  `vdpbf16ps` is half as fast as f32 FMAs), in f32's order, A's rows packed as
+  they lie a panel at a time and read in place like f32's; C's sums kept in f32
+  until the last block of K, then rounded once to bf16.
 - i8 @ i8 -> i32 (exact): 4-way dot products; with x86 VNNI (u8 x i8) A is
   packed as a + 128 and 128 x the column sums of B are subtracted; x86 without
   VNNI widens both to i16 pairs while packing, for pair dot products (`pmaddwd`).
@@ -31,7 +32,8 @@ import mojolite as ml
 from mojolite import Const, Tensor, bf16, f32, i8, i32, kernel
 
 from ._micro import P, micro_f32, micro_i8
-from ._pack import pack_a, pack_a_cols, pack_a_i8, pack_a_i8_t, pack_a_pairs, pack_b, pack_b_i8, pack_b_pairs, pack_b_t
+from ._pack import (pack_a_cols, pack_a_i8, pack_a_i8_t, pack_a_pairs, pack_a_rows, pack_b, pack_b_i8, pack_b_pairs,
+                    pack_b_t)
 
 
 @ml.comptime
@@ -101,11 +103,11 @@ def gemm_f32(a: Tensor[f32], b: Tensor[f32], c: Tensor[f32], ap: Tensor[f32], bp
                     mr = min(MR, mc - ir)
                     for jr in range(0, nc, NR):
                         if DIRECT:
-                            micro_f32(a, bp, c, ct, pc, jr * kc, t * MR * NR, kc, ic + ir, jc + jr,
+                            micro_f32(a, bp, c, ct, pc, ic + ir, jr * kc, t * MR * NR, kc, ic + ir, jc + jr,
                                       mr, min(NR, nc - jr), pc == 0, MR=MR, NV=NV, DIRECT=True)
                         else:
-                            micro_f32(ap, bp, c, ct, t * mc_max * kc_max + ir * kc, jr * kc, t * MR * NR, kc,
-                                      ic + ir, jc + jr, mr, min(NR, nc - jr), pc == 0, MR=MR, NV=NV)
+                            micro_f32(ap, bp, c, ct, t * mc_max * kc_max + ir * kc, 0, jr * kc, t * MR * NR,
+                                      kc, ic + ir, jc + jr, mr, min(NR, nc - jr), pc == 0, MR=MR, NV=NV)
 
 
 @kernel
@@ -125,12 +127,14 @@ def round_rows(cacc: Tensor[f32], crow: int, c: Tensor[bf16], row: int, col: int
 def gemm_bf16(a: Tensor[bf16], b: Tensor[bf16], c: Tensor[bf16], a16: Tensor[ml.i16], b16: Tensor[ml.i16],
               ap: Tensor[P], bp: Tensor[P], ct: Tensor[f32], cacc: Tensor[f32], mc_max: int, kc_max: int,
               nc_max: int, mb_max: int, parts: int, MR: Const[int], NV: Const[int], BT: Const[bool] = False):
-    """gemm_f32's order, A packed with each B block.  The panels are f32 (P = f32: widened while
-    packing) or bf16 pairs of k (P = i32: packed from `a16`, `b16`, int16 views of a and b) for
-    the pair dot products.  C's f32 sums wait in `cacc` between blocks of K (rows of `mb_max`
-    rows at a time: B is packed again for each) and are rounded once, an A panel's rows at a
-    time as its last block of K ends; with K in one block `cacc` holds one panel's rows per
-    thread.  BT: `b` is B's transpose (B in Fortran order; `b16` is still B's view)."""
+    """gemm_f32's order; each A panel's rows packed as they lie (`pack_a_rows`: no transpose)
+    just before the microkernels read them in place.  The packed elements are f32 (P = f32:
+    widened) or bf16 pairs of k (P = i32: packed from `a16`, `b16`, int16 views of a and b)
+    for the pair dot products; `ap` holds MR rows per thread.  C's f32 sums wait in `cacc`
+    between blocks of K (rows of `mb_max` rows at a time: B is packed again for each) and are
+    rounded once, an A panel's rows at a time as its last block of K ends; with K in one block
+    `cacc` holds one panel's rows per thread.  BT: `b` is B's transpose (B in Fortran order;
+    `b16` is still B's view)."""
     NR = NV * ml.simd_width(f32)
     per = 1 if P == f32 else 2                      # k per packed element
     m, k = a.shape
@@ -153,17 +157,17 @@ def gemm_bf16(a: Tensor[bf16], b: Tensor[bf16], c: Tensor[bf16], a16: Tensor[ml.
                     ic = ib + blk * mc_max
                     mc = min(mc_max, ib + mb - ic)
                     t = ml.thread_index()
-                    aoff = t * mc_max * kc_max // per
-                    if P == f32:
-                        pack_a(a, ap, aoff, ic, pc, mc, kc, MR=MR)
-                    else:
-                        pack_a_pairs(a16, ap, aoff, ic, pc, mc, kc, MR=MR)
                     for ir in range(0, mc, MR):
                         mr = min(MR, mc - ir)
+                        ahead = max(0, min(MR, mc - ir - MR))
+                        if P == f32:
+                            pack_a_rows(a, ap, t * MR, ic + ir, pc, mr, kc, ahead, MR=MR)
+                        else:
+                            pack_a_rows(a16, ap, t * MR, ic + ir, pc, mr, kc, ahead, MR=MR)
                         crow = t * MR if one else ic + ir - ib
                         for jr in range(0, nc, NR):
-                            micro_f32(ap, bp, cacc, ct, aoff + ir * kp, jr * kp, t * MR * NR, kp, crow, jr,
-                                      mr, min(NR, nc - jr), pc == 0, MR=MR, NV=NV)
+                            micro_f32(ap, bp, cacc, ct, 0, t * MR, jr * kp, t * MR * NR, kp, crow, jr,
+                                      mr, min(NR, nc - jr), pc == 0, MR=MR, NV=NV, DIRECT=True)
                         if pc + kc >= k:
                             round_rows(cacc, crow, c, ic + ir, jc, mr, nc)
 

@@ -33,24 +33,27 @@ def write_tile(acc_c: Tensor[f32], ctoff: int, c: Tensor[f32], row: int, col: in
 
 @kernel
 def micro_f32(ap: Tensor[P], bp: Tensor[P], c: Tensor[f32], ct: Tensor[f32],
-              aoff: int, boff: int, ctoff: int, kc: int, row: int, col: int, mr: int, nr: int, first: bool,
-              MR: Const[int], NV: Const[int], PF: Const[int] = -1, DIRECT: Const[bool] = False, CPF: Const[int] = 64):
+              aoff: int, arow: int, boff: int, ctoff: int, kc: int, row: int, col: int, mr: int, nr: int,
+              first: bool, MR: Const[int], NV: Const[int], PF: Const[int] = -1, DIRECT: Const[bool] = False,
+              CPF: Const[int] = 64):
     """f32 panels with FMAs; or (P = i32) bf16 panels packed in pairs of k (`kc` pairs) with
     pair dot products.  The B panel is prefetched PF steps of k ahead (+7-10% here; -1: about
     1 KiB ahead, 4 steps of a 16-lane x 4 tile, 16 of an 8-lane x 2 one: +2% for AVX2).
-    DIRECT: `ap` is A itself (f32, rows or columns contiguous), read from row `row` and
-    column `aoff` on: no packing; rows past the edge read the last row (their results are
-    not written).  The C tile is prefetched CPF steps before the end, so that its lines
-    arrive while the last FMAs run (+1.5-3% at 1024^3-2048^3)."""
+    DIRECT: `ap` is a 2-d array of A's rows (A itself, or rows of it packed as they are),
+    read from row `arow` and column `aoff` on, one element of each of MR rows per step of
+    k; rows past its edge read its last row (their results are not written).  Else `ap`
+    holds an A panel packed k by k at `aoff` (`arow` unused).  The C tile is prefetched CPF
+    steps before the end, so that its lines arrive while the last FMAs run (+1.5-3% at
+    1024^3-2048^3)."""
     w = ml.simd_width(f32)
     NR = NV * w
     AHEAD = PF if PF >= 0 else max(4, 256 // NR)
     acc = [SIMD[f32, w](0)] * (MR * NV)
     bv = [SIMD[P, w](0)] * NV
-    rows = [row] * MR
+    rows = [arow] * MR
     if DIRECT:
         for i in ml.static_range(MR):
-            rows[i] = min(row + i, ap.shape[0] - 1)
+            rows[i] = min(arow + i, ap.shape[0] - 1)
     split = max(kc - CPF, 0)
     for part in ml.static_range(2):                 # k < split, the C prefetch, then the rest
         for p in range(0 if part == 0 else split, split if part == 0 else kc):

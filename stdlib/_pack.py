@@ -1,10 +1,11 @@
 """Packing for the matmul: copies of A and B blocks in the order the microkernels read them.
 
-Float panels (f32 and bf16 inputs, widened to f32 while packing; pack_a_cols lays out a
-whole A block the same way, read a column at a time, and pack_b_t B's panels from its
-transpose):
+Float panels (f32 and bf16 inputs, widened to f32 while packing; pack_a_cols lays out an
+f32 A block read a column at a time, and pack_b_t B's panels from its transpose):
   ap[apoff + q*MR*kc + p*MR + i] = a[ic + q*MR + i, pc + p]   panels of MR rows
   bp[bpoff + r*NR*kc + p*NR + j] = b[pc + p, jc + r*NR + j]   panels of NR columns
+bf16 A, one panel's rows as they lie (pack_a_rows; the microkernel reads them in place), in
+a 2-d buffer: ap[row0 + i, p] = a[ic + i, pc + p] widened, or the pair below.
 Int8 panels (groups of 4 consecutive k, as the 4-way dot products want them; pack_a_i8_t
 reads A in Fortran order from its transpose), each group one i32 whose byte t is the value
 at k = 4p + t:
@@ -12,7 +13,7 @@ at k = 4p + t:
   bp[(r*kc4 + p)*NR + j]         = b[pc + 4p : pc + 4p + 4, jc + r*NR + j]
   colsum[r*NR + j]              = sum over the block's k of b[k, jc + r*NR + j]
 Pairs of k for the pair dot products, one i32 each: bf16 (`dot2_bf16`, from the arrays' bits,
-int16 views), or int8 widened to i16 (`dot2_i16`):
+int16 views; B's panels, A's rows), or int8 widened to i16 (`dot2_i16`):
   ap[apoff + (q*kc2 + p)*MR + i] = a[ic + q*MR + i, pc + 2p] | a[..., pc + 2p + 1] << 16
   bp[bpoff + (r*kc2 + p)*NR + j] = b[pc + 2p, jc + r*NR + j] | b[pc + 2p + 1, ...] << 16
 Past an edge every value is 0 (an A row past M may hold anything: its B partner is 0).
@@ -27,36 +28,54 @@ from mojolite import SIMD, Const, Tensor, f32, i8, i16, i32, kernel
 
 T = TypeVar("T")
 Q = TypeVar("Q")
+R = TypeVar("R")          # the element of A rows packed for DIRECT reads: f32, or i32 bf16 pairs
 
 
 @kernel
-def pack_a(a: Tensor[T], ap: Tensor[f32], apoff: int, ic: int, pc: int, mc: int, kc: int, MR: Const[int]):
-    """A panel's MR rows read a vector at a time each (widened to f32), their lanes written
-    k by k in panel order; the rest (a panel past M, the last k) element by element.  One
-    element at a time along each row cost 4% of bf16 1024^3 without AMX (x86-64-v4), 1%
-    this way."""
-    w = ml.simd_width(f32)
-    rows_v = [SIMD[f32, w](0)] * MR
-    for q in range(0, (mc + MR - 1) // MR):
-        base = apoff + q * MR * kc
-        rows = min(MR, mc - q * MR)
+def pack_a_rows(a: Tensor[T], ap: Tensor[R], row0: int, ic: int, pc: int, rows: int, kc: int, ahead: int,
+                MR: Const[int]):
+    """One A panel's MR rows as they lie, for the microkernel to read in place (DIRECT):
+    R = f32: ap[row0 + i, p] = a[ic + i, pc + p] widened; R = i32 (`a`: bf16 bits, an i16
+    view): ap[row0 + i, p] holds k = 2p and 2p + 1, the first in the low half.  Rows past
+    `rows` are zeros.  Whole vectors are copied along each row, where packing k by k wrote
+    every element alone (bf16 without AMX, one thread, in turns, three runs: 64 x 4096 x 64
+    +15-34%, 240 x 1024 x 64 +12-22%; 256^3-2048^3 from -7% to +7%, the noise of those runs).
+    The next panel's first `ahead` rows are prefetched, to arrive while the microkernels run
+    (two threads, 1000^3 and 2048^3: +0-3%)."""
+    w = ml.simd_width(R)
+    per = 1 if R == f32 else 2                     # k per element of `ap`
+    kp = (kc + per - 1) // per
+    for i in range(MR):
+        row = ic + i
         p = 0
-        if rows == MR:
-            while p + w <= kc:
-                for i in ml.static_range(MR):
-                    rows_v[i] = a.load[w](ic + q * MR + i, pc + p).cast(f32)
-                for g in ml.static_range(w):
-                    for i in ml.static_range(MR):
-                        ap[base + (p + g) * MR + i] = rows_v[i][g]
+        if i < rows:
+            while (p + w) * per <= kc:
+                if R == f32:
+                    ap.store[w](row0 + i, p, a.load[w](row, pc + p).cast(f32))
+                else:
+                    ap.store[w](row0 + i, p, a.load[2 * w](row, pc + 2 * p).bitcast(i32))
                 p += w
-        for i in range(MR):
-            for p2 in range(p, kc):
-                ap[base + p2 * MR + i] = f32(a[ic + q * MR + i, pc + p2]) if i < rows else f32(0)
+            for p2 in range(p, kp):
+                if R == f32:
+                    ap[row0 + i, p2] = f32(a[row, pc + p2])
+                else:
+                    lo = i32(a[row, pc + 2 * p2]) & 65535
+                    hi = i32(a[row, pc + 2 * p2 + 1]) << 16 if 2 * p2 + 1 < kc else i32(0)
+                    ap[row0 + i, p2] = lo | hi
+        else:
+            for p2 in range(kp):
+                if R == f32:
+                    ap[row0 + i, p2] = f32(0)
+                else:
+                    ap[row0 + i, p2] = i32(0)
+    for i in range(ahead):                         # the next panel's rows, 32 bf16 values a line
+        for p in range(0, kc, 32):
+            a.prefetch(ic + MR + i, pc + p)
 
 
 @kernel
 def pack_a_cols(a: Tensor[T], ap: Tensor[f32], apoff: int, ic: int, pc: int, mc: int, kc: int, MR: Const[int]):
-    """A whole A block as pack_a lays it out, read a column at a time: for A whose columns
+    """A whole A block in panels (the layout above), read a column at a time: for A whose columns
     are closer together than its rows (Fortran order, transposes).  A panel at a time, the
     MR values of a column share their line with the next panels' rows, and with rows a power
     of two apart the lines of one panel fill a few cache sets and evict each other before

@@ -202,8 +202,8 @@ def _prepare(a, b, out, kind: str, mc: int, nc: int, config: dict):
     mc = -(-(-(-m // blocks)) // mr) * mr
     nc = max(nr, nc // nr * nr)             # whole panels: the packed B block holds nc // nr of them
     kc, nc = min(kc, -(-k // 4) * 4), min(nc, -(-n // nr) * nr)
-    # Buffers: per thread an edge tile and an A block (f32: none where A is read in place),
-    # shared: the B block (and for bf16 C's f32 sums).  Packed elements hold 1 (f32), 2 (bf16
+    # Buffers: per thread an edge tile and an A block (f32: none where A is read in place;
+    # bf16: one panel's rows), shared: the B block (and for bf16 C's f32 sums).  Packed elements hold 1 (f32), 2 (bf16
     # or int8 pairs) or 4 (int8) values of k.
     ct = _buffer("ct", threads * mr * nr, np.int32 if kind == "int8" else np.float32)
     bt = _columns(b) and not pairs          # B in Fortran order: its panels packed from B.T
@@ -214,7 +214,7 @@ def _prepare(a, b, out, kind: str, mc: int, nc: int, config: dict):
         return lambda a, b, out: gemm(a, b.T if bt else b, out, ap, bp, ct, mc, kc, nc, parts)
     if kind == "bf16":
         panel, per = (np.int32, 2) if pairs else (np.float32, 1)
-        ap = _buffer("ap", threads * mc * kc // per, panel)
+        ap = _buffer("ap", threads * mr * (kc // per), panel).reshape(threads * mr, kc // per)
         bp = _buffer("bp", nc * kc // per, panel)
         # C's f32 sums: with K in one block, one A panel's rows per thread; else rows of
         # whole row blocks for every thread, up to _SUMS bytes (B is packed again for each)
