@@ -32,8 +32,7 @@ import mojolite as ml
 from mojolite import Const, Tensor, bf16, f32, i8, i32, kernel
 
 from ._micro import P, micro_f32, micro_i8
-from ._pack import (pack_a_cols, pack_a_i8, pack_a_i8_t, pack_a_pairs, pack_a_rows, pack_b, pack_b_i8, pack_b_pairs,
-                    pack_b_t)
+from ._pack import pack_a_cols, pack_a_i8_t, pack_a_rows, pack_b, pack_b_i8, pack_b_pairs, pack_b_t
 
 
 @ml.comptime
@@ -161,9 +160,9 @@ def gemm_bf16(a: Tensor[bf16], b: Tensor[bf16], c: Tensor[bf16], a16: Tensor[ml.
                         mr = min(MR, mc - ir)
                         ahead = max(0, min(MR, mc - ir - MR))
                         if P == f32:
-                            pack_a_rows(a, ap, t * MR, ic + ir, pc, mr, kc, ahead, MR=MR)
+                            pack_a_rows(a, ap, t * MR, ic + ir, pc, mr, kc, ahead, MR=MR, G=1)
                         else:
-                            pack_a_rows(a16, ap, t * MR, ic + ir, pc, mr, kc, ahead, MR=MR)
+                            pack_a_rows(a16, ap, t * MR, ic + ir, pc, mr, kc, ahead, MR=MR, G=2)
                         crow = t * MR if one else ic + ir - ib
                         for jr in range(0, nc, NR):
                             micro_f32(ap, bp, cacc, ct, 0, t * MR, jr * kp, t * MR * NR, kp, crow, jr,
@@ -177,8 +176,10 @@ def gemm_i8(a: Tensor[i8], b: Tensor[i8], c: Tensor[i32], ap: Tensor[i32], bp: T
             ct: Tensor[i32], colsum: Tensor[i32], mc_max: int, kc_max: int, nc_max: int, parts: int,
             MR: Const[int], NV: Const[int], SHIFT: Const[bool], PAIRS: Const[bool], AT: Const[bool] = False):
     """Packed panels hold groups of 4 bytes as i32; A's are a + 128 (u8) where SHIFT (x86 VNNI).
-    PAIRS: groups of 2 values widened to i16 instead (`i8_pairs`).  AT: `a` is A's transpose
-    (A in Fortran order)."""
+    PAIRS: groups of 2 values widened to i16 instead (`i8_pairs`).  A's rows are packed a
+    panel at a time as they lie (`pack_a_rows`; `ap` 2-d, MR rows per thread) and read in
+    place; AT: `a` is A's transpose (A in Fortran order), its block packed in panels (`ap`
+    1-d, a block per thread)."""
     NR = NV * ml.simd_width(i32)
     G = 2 if PAIRS else 4                           # k per packed element
     m = a.shape[1] if AT else a.shape[0]
@@ -200,12 +201,17 @@ def gemm_i8(a: Tensor[i8], b: Tensor[i8], c: Tensor[i32], ap: Tensor[i32], bp: T
                 apoff = t * mc_max * kc_max // G
                 if AT:
                     pack_a_i8_t(a, ap, apoff, ic, pc, mc, kc, MR=MR, G=G, SHIFT=SHIFT)
-                elif PAIRS:
-                    pack_a_pairs(a, ap, apoff, ic, pc, mc, kc, MR=MR)
-                else:
-                    pack_a_i8(a, ap, apoff, ic, pc, mc, kc, MR=MR, SHIFT=SHIFT)
                 for ir in range(0, mc, MR):          # one A panel against the B block (in L2)
+                    mr = min(MR, mc - ir)
+                    if not AT:                       # the panel's rows as they lie, read in place
+                        pack_a_rows(a, ap, t * MR, ic + ir, pc, mr, kc, max(0, min(MR, mc - ir - MR)),
+                                    MR=MR, G=G, SHIFT=SHIFT)
                     for jr in range(0, nc, NR):
-                        micro_i8(ap, bp, c, ct, colsum, apoff + ir * kg, jr * kg, t * MR * NR, jr, kg,
-                                 ic + ir, jc + jr, min(MR, mc - ir), min(NR, nc - jr), pc == 0,
-                                 MR=MR, NV=NV, SHIFT=SHIFT, PAIRS=PAIRS)
+                        if AT:
+                            micro_i8(ap, bp, c, ct, colsum, apoff + ir * kg, 0, jr * kg, t * MR * NR, jr, kg,
+                                     ic + ir, jc + jr, mr, min(NR, nc - jr), pc == 0,
+                                     MR=MR, NV=NV, SHIFT=SHIFT, PAIRS=PAIRS)
+                        else:
+                            micro_i8(ap, bp, c, ct, colsum, 0, t * MR, jr * kg, t * MR * NR, jr, kg,
+                                     ic + ir, jc + jr, mr, min(NR, nc - jr), pc == 0,
+                                     MR=MR, NV=NV, SHIFT=SHIFT, PAIRS=PAIRS, DIRECT=True)

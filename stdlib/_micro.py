@@ -106,22 +106,33 @@ def write_tile_i32(acc_c: Tensor[i32], ctoff: int, c: Tensor[i32], colsum: Tenso
 
 @kernel
 def micro_i8(ap: Tensor[i32], bp: Tensor[i32], c: Tensor[i32], ct: Tensor[i32], colsum: Tensor[i32],
-             aoff: int, boff: int, ctoff: int, csoff: int, kg: int, row: int, col: int, mr: int, nr: int,
-             first: bool, MR: Const[int], NV: Const[int], SHIFT: Const[bool], PAIRS: Const[bool] = False):
+             aoff: int, arow: int, boff: int, ctoff: int, csoff: int, kg: int, row: int, col: int, mr: int,
+             nr: int, first: bool, MR: Const[int], NV: Const[int], SHIFT: Const[bool], PAIRS: Const[bool] = False,
+             DIRECT: Const[bool] = False):
     """Packed groups of 4 bytes (one i32; `kg` of them): A's are u8 where SHIFT (x86 VNNI),
     else i8.  PAIRS: groups of 2 values widened to i16 instead (x86 without VNNI: `dot2_i16`
-    is one `pmaddwd` a vector, where 4-way sums without the instruction shuffle lanes)."""
+    is one `pmaddwd` a vector, where 4-way sums without the instruction shuffle lanes).
+    DIRECT: A's groups lie along the rows of the 2-d `ap` (`pack_a_rows`), read from row
+    `arow` and column `aoff` on, as micro_f32 reads them; else a panel at `aoff`."""
     w = ml.simd_width(i32)
     NR = NV * w
     acc = [SIMD[i32, w](0)] * (MR * NV)
     bv = [SIMD[i32, w](0)] * NV
+    rows = [arow] * MR
+    if DIRECT:
+        for i in ml.static_range(MR):
+            rows[i] = min(arow + i, ap.shape[0] - 1)
     for p in range(kg):
         for j in ml.static_range(NV):
             bp.prefetch(boff + (p + 4) * NR + j * w)
         for j in ml.static_range(NV):
             bv[j] = bp.load[w](boff + p * NR + j * w)
         for i in ml.static_range(MR):
-            group = SIMD[i32, w](ap[aoff + p * MR + i])
+            group = SIMD[i32, w](0)
+            if DIRECT:
+                group = SIMD[i32, w](ap[rows[i], aoff + p])
+            else:
+                group = SIMD[i32, w](ap[aoff + p * MR + i])
             for j in ml.static_range(NV):
                 if PAIRS:
                     acc[i * NV + j] = ml.dot2_i16(acc[i * NV + j], group, bv[j])

@@ -4,16 +4,17 @@ Float panels (f32 and bf16 inputs, widened to f32 while packing; pack_a_cols lay
 f32 A block read a column at a time, and pack_b_t B's panels from its transpose):
   ap[apoff + q*MR*kc + p*MR + i] = a[ic + q*MR + i, pc + p]   panels of MR rows
   bp[bpoff + r*NR*kc + p*NR + j] = b[pc + p, jc + r*NR + j]   panels of NR columns
-bf16 A, one panel's rows as they lie (pack_a_rows; the microkernel reads them in place), in
-a 2-d buffer: ap[row0 + i, p] = a[ic + i, pc + p] widened, or the pair below.
-Int8 panels (groups of 4 consecutive k, as the 4-way dot products want them; pack_a_i8_t
-reads A in Fortran order from its transpose), each group one i32 whose byte t is the value
-at k = 4p + t:
+A in C order for bf16 and int8, one panel's rows as they lie (pack_a_rows; the microkernel
+reads them in place), in a 2-d buffer, G values of k to an element:
+  ap[row0 + i, p] = a[ic + i, pc + Gp : pc + Gp + G]   (widened to f32 where G = 1)
+Int8 panels of A in Fortran order (pack_a_i8_t, from its transpose) and of B: groups of 4
+consecutive k, as the 4-way dot products want them, each group one i32 whose byte t is the
+value at k = 4p + t:
   ap[apoff + (q*kc4 + p)*MR + i] = a[ic + q*MR + i, pc + 4p : pc + 4p + 4]   (^ 0x80 where SHIFT)
   bp[(r*kc4 + p)*NR + j]         = b[pc + 4p : pc + 4p + 4, jc + r*NR + j]
   colsum[r*NR + j]              = sum over the block's k of b[k, jc + r*NR + j]
 Pairs of k for the pair dot products, one i32 each: bf16 (`dot2_bf16`, from the arrays' bits,
-int16 views; B's panels, A's rows), or int8 widened to i16 (`dot2_i16`):
+int16 views), or int8 widened to i16 (`dot2_i16`):
   ap[apoff + (q*kc2 + p)*MR + i] = a[ic + q*MR + i, pc + 2p] | a[..., pc + 2p + 1] << 16
   bp[bpoff + (r*kc2 + p)*NR + j] = b[pc + 2p, jc + r*NR + j] | b[pc + 2p + 1, ...] << 16
 Past an edge every value is 0 (an A row past M may hold anything: its B partner is 0).
@@ -33,43 +34,50 @@ R = TypeVar("R")          # the element of A rows packed for DIRECT reads: f32, 
 
 @kernel
 def pack_a_rows(a: Tensor[T], ap: Tensor[R], row0: int, ic: int, pc: int, rows: int, kc: int, ahead: int,
-                MR: Const[int]):
-    """One A panel's MR rows as they lie, for the microkernel to read in place (DIRECT):
-    R = f32: ap[row0 + i, p] = a[ic + i, pc + p] widened; R = i32 (`a`: bf16 bits, an i16
-    view): ap[row0 + i, p] holds k = 2p and 2p + 1, the first in the low half.  Rows past
-    `rows` are zeros.  Whole vectors are copied along each row, where packing k by k wrote
-    every element alone (bf16 without AMX, one thread, in turns, three runs: 64 x 4096 x 64
-    +15-34%, 240 x 1024 x 64 +12-22%; 256^3-2048^3 from -7% to +7%, the noise of those runs).
-    The next panel's first `ahead` rows are prefetched, to arrive while the microkernels run
-    (two threads, 1000^3 and 2048^3: +0-3%)."""
+                MR: Const[int], G: Const[int], SHIFT: Const[bool] = False):
+    """One A panel's MR rows as they lie, for the microkernel to read in place (DIRECT), G
+    values of k to an element: ap[row0 + i, p] = a[ic + i, pc + p] widened to f32 (G = 1),
+    or one i32 holding k = Gp .. Gp + G - 1, the first in the low bits: 16-bit values (bf16
+    bits, an i16 view) or int8 widened to i16 (G = 2), int8 bytes (G = 4; flipped by 0x80
+    where SHIFT).  Rows past `rows` are zeros.  Whole vectors are copied along each row,
+    where packing k by k wrote every element alone (bf16 without AMX, one thread, in turns,
+    three runs: 64 x 4096 x 64 +15-34%, 240 x 1024 x 64 +12-22%; 256^3-2048^3 from -7% to
+    +7%, the noise of those runs).  The next panel's first `ahead` rows are prefetched, to
+    arrive while the microkernels run (two threads, bf16 1000^3 and 2048^3: +0-3%)."""
     w = ml.simd_width(R)
-    per = 1 if R == f32 else 2                     # k per element of `ap`
-    kp = (kc + per - 1) // per
+    kp = (kc + G - 1) // G
+    bits = 32 // G                                 # of one value in a packed i32
+    flip = i32(-2139062144) if SHIFT else i32(0)           # 0x80808080: a + 128 in every byte
     for i in range(MR):
         row = ic + i
         p = 0
         if i < rows:
-            while (p + w) * per <= kc:
-                if R == f32:
+            while (p + w) * G <= kc:
+                if G == 1:
                     ap.store[w](row0 + i, p, a.load[w](row, pc + p).cast(f32))
+                elif G == 2:
+                    ap.store[w](row0 + i, p, a.load[2 * w](row, pc + 2 * p).cast(i16).bitcast(i32))
                 else:
-                    ap.store[w](row0 + i, p, a.load[2 * w](row, pc + 2 * p).bitcast(i32))
+                    ap.store[w](row0 + i, p, a.load[4 * w](row, pc + 4 * p).bitcast(i32) ^ flip)
                 p += w
             for p2 in range(p, kp):
-                if R == f32:
+                if G == 1:
                     ap[row0 + i, p2] = f32(a[row, pc + p2])
                 else:
-                    lo = i32(a[row, pc + 2 * p2]) & 65535
-                    hi = i32(a[row, pc + 2 * p2 + 1]) << 16 if 2 * p2 + 1 < kc else i32(0)
-                    ap[row0 + i, p2] = lo | hi
+                    v = i32(0)
+                    for t in ml.static_range(G):
+                        if G * p2 + t < kc:
+                            v |= (i32(a[row, pc + G * p2 + t]) & ((1 << bits) - 1)) << (bits * t)
+                    ap[row0 + i, p2] = v ^ flip
         else:
             for p2 in range(kp):
-                if R == f32:
+                if G == 1:
                     ap[row0 + i, p2] = f32(0)
                 else:
                     ap[row0 + i, p2] = i32(0)
-    for i in range(ahead):                         # the next panel's rows, 32 bf16 values a line
-        for p in range(0, kc, 32):
+    line = 64 if T == i8 else 32                   # values of A in a cache line
+    for i in range(ahead):                         # the next panel's rows, a line at a time
+        for p in range(0, kc, line):
             a.prefetch(ic + MR + i, pc + p)
 
 
@@ -151,36 +159,6 @@ def pack_b_t(bt: Tensor[T], bp: Tensor[f32], bpoff: int, pc: int, jc: int, kc: i
                     bp[base + p2 * NR + j] = f32(bt[jc + r * NR + j, pc + p2]) if j < cols else f32(0)
 
 
-@kernel
-def pack_a_i8(a: Tensor[i8], ap: Tensor[i32], apoff: int, ic: int, pc: int, mc: int, kc: int,
-              MR: Const[int], SHIFT: Const[bool]):
-    """Groups of 4 consecutive k of a row, as one i32 each (bytes flipped by 0x80 where SHIFT)."""
-    kc4 = (kc + 3) // 4
-    flip = i32(-2139062144) if SHIFT else i32(0)           # 0x80808080: a + 128 in every byte
-    for q in range(0, (mc + MR - 1) // MR):
-        rows = min(MR, mc - q * MR)
-        base = apoff + q * kc4 * MR
-        for i in range(MR):
-            row = ic + q * MR + i
-            p = 0
-            if i < rows:
-                while 4 * p + 64 <= kc:                        # 16 groups from one 64-byte load
-                    groups = a.load[64](row, pc + 4 * p).bitcast(i32) ^ flip
-                    for g in ml.static_range(16):
-                        ap[base + (p + g) * MR + i] = groups[g]
-                    p += 16
-                while p < kc4:
-                    v = i32(0)
-                    for t in ml.static_range(4):
-                        if 4 * p + t < kc:
-                            v |= (i32(a[row, pc + 4 * p + t]) & 255) << (8 * t)
-                    ap[base + p * MR + i] = v ^ flip
-                    p += 1
-            else:
-                for p2 in range(kc4):
-                    ap[base + p2 * MR + i] = flip
-
-
 @ml.comptime
 def lcm(a: int, b: int) -> int:
     return math.lcm(a, b)
@@ -189,8 +167,8 @@ def lcm(a: int, b: int) -> int:
 @kernel
 def pack_a_i8_t(at: Tensor[i8], ap: Tensor[i32], apoff: int, ic: int, pc: int, mc: int, kc: int,
                 MR: Const[int], G: Const[int], SHIFT: Const[bool]):
-    """pack_a_i8 (G = 4) or, from int8, pack_a_pairs (G = 2), reading A's transpose `at`
-    (k x m, rows contiguous: A in Fortran order): G rows of `at` give the groups of a run of
+    """An int8 A block's panels, groups of 4 (G = 4) or pairs widened to i16 (G = 2), from
+    A's transpose `at` (k x m, rows contiguous: A in Fortran order): G rows of `at` give the groups of a run of
     A's rows, STEP rows (whole panels, whole vectors) at a time so that where each lands is
     known at compile time (read by A's rows, each group came from G lines: int8 1024^3 with
     A in Fortran order, VNNI 430 -> 617 GOP/s, x86-64-v4 160 -> 199)."""
@@ -263,34 +241,6 @@ def pack_b_i8(b: Tensor[i8], bp: Tensor[i32], colsum: Tensor[i32], pc: int, jc: 
                                 group |= (e & 255) << (8 * t)
                     bp[(r * kc4 + p) * NR + j] = group
                 colsum[r * NR + j] = s
-
-
-@kernel
-def pack_a_pairs(a: Tensor[Q], ap: Tensor[i32], apoff: int, ic: int, pc: int, mc: int, kc: int,
-                 MR: Const[int]):
-    """A in pairs of k, one i32 each, element k in the low half: 16-bit values (bf16 bits,
-    Q = i16) or int8 ones widened (Q = i8)."""
-    kc2 = (kc + 1) // 2
-    for q in range(0, (mc + MR - 1) // MR):
-        rows = min(MR, mc - q * MR)
-        base = apoff + q * kc2 * MR
-        for i in range(MR):
-            row = ic + q * MR + i
-            p = 0
-            if i < rows:
-                while 2 * p + 32 <= kc:                        # 16 pairs from one 64-byte load
-                    pairs = a.load[32](row, pc + 2 * p).cast(i16).bitcast(i32)
-                    for g in ml.static_range(16):
-                        ap[base + (p + g) * MR + i] = pairs[g]
-                    p += 16
-                while p < kc2:
-                    lo = i32(a[row, pc + 2 * p]) & 65535
-                    hi = i32(a[row, pc + 2 * p + 1]) << 16 if 2 * p + 1 < kc else i32(0)
-                    ap[base + p * MR + i] = lo | hi
-                    p += 1
-            else:
-                for p2 in range(kc2):
-                    ap[base + p2 * MR + i] = i32(0)
 
 
 @kernel

@@ -203,8 +203,9 @@ def _prepare(a, b, out, kind: str, mc: int, nc: int, config: dict):
     nc = max(nr, nc // nr * nr)             # whole panels: the packed B block holds nc // nr of them
     kc, nc = min(kc, -(-k // 4) * 4), min(nc, -(-n // nr) * nr)
     # Buffers: per thread an edge tile and an A block (f32: none where A is read in place;
-    # bf16: one panel's rows), shared: the B block (and for bf16 C's f32 sums).  Packed elements hold 1 (f32), 2 (bf16
-    # or int8 pairs) or 4 (int8) values of k.
+    # bf16, and int8 with A in C order: one panel's rows), shared: the B block (and for bf16
+    # C's f32 sums).  Packed elements hold 1 (f32), 2 (bf16 or int8 pairs) or 4 (int8) values
+    # of k.
     ct = _buffer("ct", threads * mr * nr, np.int32 if kind == "int8" else np.float32)
     bt = _columns(b) and not pairs          # B in Fortran order: its panels packed from B.T
     if kind == "f32":
@@ -226,9 +227,13 @@ def _prepare(a, b, out, kind: str, mc: int, nc: int, config: dict):
         return lambda a, b, out: gemm(a, b.T if bt else b, out, a.view(np.int16), b.view(np.int16), ap, bp, ct,
                                       cacc, mc, kc, nc, mb, parts)
     per = 2 if i8_pairs() else 4
-    ap, bp = _buffer("ap", threads * mc * kc // per, np.int32), _buffer("bp", nc * kc // per, np.int32)
+    at = _columns(a)                        # A in Fortran order: a block packed from its transpose
+    if at:
+        ap = _buffer("ap", threads * mc * kc // per, np.int32)
+    else:                                   # else one panel's rows per thread
+        ap = _buffer("ap", threads * mr * (kc // per), np.int32).reshape(threads * mr, kc // per)
+    bp = _buffer("bp", nc * kc // per, np.int32)
     colsum = _buffer("colsum", nc, np.int32)
-    at = _columns(a)                        # A in Fortran order: packed from its transpose
     gemm = _bound(gemm_i8, MR=mr, NV=nv, SHIFT=vnni_shift(), PAIRS=per == 2, AT=at)
     return lambda a, b, out: gemm(a.T if at else a, b, out, ap, bp, ct, colsum, mc, kc, nc, parts)
 

@@ -260,8 +260,8 @@ def test_aarch64_code_is_built_from_the_same_source():
     ai = np.ones((8, 8), np.int8)
     with ml.use_target("aarch64"):
         mr, nv, mc, kc, nc = mm.blocking("int8")
-    ibufs = (np.empty(mc * kc // 4, np.int32), np.empty(nc * kc // 4, np.int32), np.empty(mr * nv * 4, np.int32),
-             np.empty(nc, np.int32))
+    ibufs = (np.empty((mr, kc // 4), np.int32), np.empty(nc * kc // 4, np.int32), np.empty(mr * nv * 4, np.int32),
+             np.empty(nc, np.int32))                 # A in C order: one panel's rows, as they lie
     asm = mm.gemm_i8.asm(ai, ai, np.empty((8, 8), np.int32), *ibufs, mc, kc, nc, 1, target="aarch64",
                          MR=mr, NV=nv, SHIFT=False, PAIRS=False)
     assert "sdot" in asm
