@@ -158,11 +158,10 @@ def gemm_bf16(a: Tensor[bf16], b: Tensor[bf16], c: Tensor[bf16], a16: Tensor[ml.
                     t = ml.thread_index()
                     for ir in range(0, mc, MR):
                         mr = min(MR, mc - ir)
-                        ahead = max(0, min(MR, mc - ir - MR))
                         if P == f32:
-                            pack_a_rows(a, ap, t * MR, ic + ir, pc, mr, kc, ahead, MR=MR, G=1)
+                            pack_a_rows(a, ap, t * MR, ic + ir, pc, mc - ir, kc, MR=MR, G=1)
                         else:
-                            pack_a_rows(a16, ap, t * MR, ic + ir, pc, mr, kc, ahead, MR=MR, G=2)
+                            pack_a_rows(a16, ap, t * MR, ic + ir, pc, mc - ir, kc, MR=MR, G=2)
                         crow = t * MR if one else ic + ir - ib
                         for jr in range(0, nc, NR):
                             micro_f32(ap, bp, cacc, ct, 0, t * MR, jr * kp, t * MR * NR, kp, crow, jr,
@@ -204,14 +203,8 @@ def gemm_i8(a: Tensor[i8], b: Tensor[i8], c: Tensor[i32], ap: Tensor[i32], bp: T
                 for ir in range(0, mc, MR):          # one A panel against the B block (in L2)
                     mr = min(MR, mc - ir)
                     if not AT:                       # the panel's rows as they lie, read in place
-                        pack_a_rows(a, ap, t * MR, ic + ir, pc, mr, kc, max(0, min(MR, mc - ir - MR)),
-                                    MR=MR, G=G, SHIFT=SHIFT)
+                        pack_a_rows(a, ap, t * MR, ic + ir, pc, mc - ir, kc, MR=MR, G=G, SHIFT=SHIFT)
                     for jr in range(0, nc, NR):
-                        if AT:
-                            micro_i8(ap, bp, c, ct, colsum, apoff + ir * kg, 0, jr * kg, t * MR * NR, jr, kg,
-                                     ic + ir, jc + jr, mr, min(NR, nc - jr), pc == 0,
-                                     MR=MR, NV=NV, SHIFT=SHIFT, PAIRS=PAIRS)
-                        else:
-                            micro_i8(ap, bp, c, ct, colsum, 0, t * MR, jr * kg, t * MR * NR, jr, kg,
-                                     ic + ir, jc + jr, mr, min(NR, nc - jr), pc == 0,
-                                     MR=MR, NV=NV, SHIFT=SHIFT, PAIRS=PAIRS, DIRECT=True)
+                        micro_i8(ap, bp, c, ct, colsum, apoff + ir * kg if AT else 0, t * MR, jr * kg, t * MR * NR,
+                                 jr, kg, ic + ir, jc + jr, mr, min(NR, nc - jr), pc == 0,
+                                 MR=MR, NV=NV, SHIFT=SHIFT, PAIRS=PAIRS, DIRECT=not AT)

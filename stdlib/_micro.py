@@ -128,7 +128,6 @@ def micro_i8(ap: Tensor[i32], bp: Tensor[i32], c: Tensor[i32], ct: Tensor[i32], 
         for j in ml.static_range(NV):
             bv[j] = bp.load[w](boff + p * NR + j * w)
         for i in ml.static_range(MR):
-            group = SIMD[i32, w](0)
             if DIRECT:
                 group = SIMD[i32, w](ap[rows[i], aoff + p])
             else:

@@ -29,25 +29,27 @@ from mojolite import SIMD, Const, Tensor, f32, i8, i16, i32, kernel
 
 T = TypeVar("T")
 Q = TypeVar("Q")
-R = TypeVar("R")          # the element of A rows packed for DIRECT reads: f32, or i32 bf16 pairs
+R = TypeVar("R")          # the element of A rows packed for DIRECT reads: f32, or i32 groups of k
 
 
 @kernel
-def pack_a_rows(a: Tensor[T], ap: Tensor[R], row0: int, ic: int, pc: int, rows: int, kc: int, ahead: int,
+def pack_a_rows(a: Tensor[T], ap: Tensor[R], row0: int, ic: int, pc: int, left: int, kc: int,
                 MR: Const[int], G: Const[int], SHIFT: Const[bool] = False):
     """One A panel's MR rows as they lie, for the microkernel to read in place (DIRECT), G
     values of k to an element: ap[row0 + i, p] = a[ic + i, pc + p] widened to f32 (G = 1),
     or one i32 holding k = Gp .. Gp + G - 1, the first in the low bits: 16-bit values (bf16
     bits, an i16 view) or int8 widened to i16 (G = 2), int8 bytes (G = 4; flipped by 0x80
-    where SHIFT).  Rows past `rows` are zeros.  Whole vectors are copied along each row,
+    where SHIFT).  `left`: the rows of A's block from `ic` on; a panel's rows past them are
+    zeros.  Whole vectors are copied along each row,
     where packing k by k wrote every element alone (bf16 without AMX, one thread, in turns,
     three runs: 64 x 4096 x 64 +15-34%, 240 x 1024 x 64 +12-22%; 256^3-2048^3 from -7% to
-    +7%, the noise of those runs).  The next panel's first `ahead` rows are prefetched, to
-    arrive while the microkernels run (two threads, bf16 1000^3 and 2048^3: +0-3%)."""
+    +7%, the noise of those runs).  The block's next panel's rows are prefetched, to arrive
+    while the microkernels run (two threads, bf16 1000^3 and 2048^3: +0-3%)."""
     w = ml.simd_width(R)
     kp = (kc + G - 1) // G
     bits = 32 // G                                 # of one value in a packed i32
     flip = i32(-2139062144) if SHIFT else i32(0)           # 0x80808080: a + 128 in every byte
+    rows = min(MR, left)
     for i in range(MR):
         row = ic + i
         p = 0
@@ -76,7 +78,7 @@ def pack_a_rows(a: Tensor[T], ap: Tensor[R], row0: int, ic: int, pc: int, rows: 
                 else:
                     ap[row0 + i, p2] = i32(0)
     line = 64 if T == i8 else 32                   # values of A in a cache line
-    for i in range(ahead):                         # the next panel's rows, a line at a time
+    for i in range(min(MR, left - rows)):          # the next panel's rows, a line at a time
         for p in range(0, kc, line):
             a.prefetch(ic + MR + i, pc + p)
 
