@@ -6,6 +6,9 @@ register-blocked microkernel (`_micro`) multiplies one A panel by one B
 panel, keeping its MR x NR tile of C in vector registers.  Each A panel
 runs against the whole B block, kept in L2, so C is walked
 along its rows (the order that let the caches stream it: +11% at 2048^3).
+Threads (f32, int8): C is cut into a grid of parts, one task each, and a task
+packs its own B blocks, so the threads share no buffer and meet once, at the
+end (bf16 still shares each B block, packed by all the threads in turn).
 MR, NR and the blocks come from the target at compile time (`blocking`):
 vector width and register count set the tile, cache sizes the blocks.
 Edges are zero-padded in the packed panels (`_pack`) and partial tiles
@@ -75,38 +78,45 @@ def i8_pairs() -> bool:
 
 @kernel
 def gemm_f32(a: Tensor[f32], b: Tensor[f32], c: Tensor[f32], ap: Tensor[f32], bp: Tensor[f32],
-             ct: Tensor[f32], mc_max: int, kc_max: int, nc_max: int, parts: int, MR: Const[int], NV: Const[int],
-             DIRECT: Const[bool] = False, BT: Const[bool] = False):
-    """DIRECT: the microkernels read A in place (its rows are no closer together than its
-    columns: rows stream), no A panels; else each thread packs its A block a column at a
-    time.  BT: `b` is B's transpose (B in Fortran order).  `parts`: threads that pack B (1
-    for problems too small to share)."""
+             ct: Tensor[f32], mc_max: int, kc_max: int, nc_max: int, tm: int, tn: int, MR: Const[int],
+             NV: Const[int], DIRECT: Const[bool] = False, BT: Const[bool] = False):
+    """C in a grid of tm x tn parts, one task each (`grid`): a task packs its own B blocks (a
+    B block per thread in `bp`) and runs its rows of A against them, so threads share nothing
+    and meet once, at the end.  DIRECT: the microkernels read A in place (its rows are no
+    closer together than its columns: rows stream), no A panels; else each task packs its A
+    blocks a column at a time.  BT: `b` is B's transpose (B in Fortran order)."""
     NR = NV * ml.simd_width(f32)
     m, k = a.shape
     n = b.shape[0] if BT else b.shape[1]
-    for jc in range(0, n, nc_max):
-        nc = min(nc_max, n - jc)
-        for pc in range(0, k, kc_max):
-            kc = min(kc_max, k - pc)
-            if BT:
-                pack_b_t(b, bp, 0, pc, jc, kc, nc, parts, NR=NR)
-            else:
-                pack_b(b, bp, 0, pc, jc, kc, nc, parts, NR=NR)
-            for blk in ml.parallel_range((m + mc_max - 1) // mc_max):     # row blocks, one per thread
-                ic = blk * mc_max
-                mc = min(mc_max, m - ic)
-                t = ml.thread_index()
-                if not DIRECT:
-                    pack_a_cols(a, ap, t * mc_max * kc_max, ic, pc, mc, kc, MR=MR)
-                for ir in range(0, mc, MR):          # one A panel (in L1) against the B block (in L2)
-                    mr = min(MR, mc - ir)
-                    for jr in range(0, nc, NR):
-                        if DIRECT:
-                            micro_f32(a, bp, c, ct, pc, ic + ir, jr * kc, t * MR * NR, kc, ic + ir, jc + jr,
-                                      mr, min(NR, nc - jr), pc == 0, MR=MR, NV=NV, DIRECT=True)
-                        else:
-                            micro_f32(ap, bp, c, ct, t * mc_max * kc_max + ir * kc, 0, jr * kc, t * MR * NR,
-                                      kc, ic + ir, jc + jr, mr, min(NR, nc - jr), pc == 0, MR=MR, NV=NV)
+    rows = ((m + tm - 1) // tm + MR - 1) // MR * MR        # a task's rows and columns: whole tiles
+    cols = ((n + tn - 1) // tn + NR - 1) // NR * NR
+    for task in ml.parallel_range(tm * tn):
+        t = ml.thread_index()
+        i0 = task // tn * rows
+        j0 = task % tn * cols
+        boff = t * kc_max * nc_max
+        for jc in range(j0, min(j0 + cols, n), nc_max):
+            nc = min(nc_max, j0 + cols - jc, n - jc)
+            for pc in range(0, k, kc_max):
+                kc = min(kc_max, k - pc)
+                if BT:
+                    pack_b_t(b, bp, boff, pc, jc, kc, nc, 1, NR=NR)
+                else:
+                    pack_b(b, bp, boff, pc, jc, kc, nc, 1, NR=NR)
+                for ic in range(i0, min(i0 + rows, m), mc_max):
+                    mc = min(mc_max, i0 + rows - ic, m - ic)
+                    if not DIRECT:
+                        pack_a_cols(a, ap, t * mc_max * kc_max, ic, pc, mc, kc, MR=MR)
+                    for ir in range(0, mc, MR):      # one A panel (in L1) against the B block (in L2)
+                        mr = min(MR, mc - ir)
+                        for jr in range(0, nc, NR):
+                            if DIRECT:
+                                micro_f32(a, bp, c, ct, pc, ic + ir, boff + jr * kc, t * MR * NR, kc, ic + ir,
+                                          jc + jr, mr, min(NR, nc - jr), pc == 0, MR=MR, NV=NV, DIRECT=True)
+                            else:
+                                micro_f32(ap, bp, c, ct, t * mc_max * kc_max + ir * kc, 0, boff + jr * kc,
+                                          t * MR * NR, kc, ic + ir, jc + jr, mr, min(NR, nc - jr), pc == 0,
+                                          MR=MR, NV=NV)
 
 
 @kernel
@@ -172,39 +182,46 @@ def gemm_bf16(a: Tensor[bf16], b: Tensor[bf16], c: Tensor[bf16], a16: Tensor[ml.
 
 @kernel
 def gemm_i8(a: Tensor[i8], b: Tensor[i8], c: Tensor[i32], ap: Tensor[i32], bp: Tensor[i32],
-            ct: Tensor[i32], colsum: Tensor[i32], mc_max: int, kc_max: int, nc_max: int, parts: int,
+            ct: Tensor[i32], colsum: Tensor[i32], mc_max: int, kc_max: int, nc_max: int, tm: int, tn: int,
             MR: Const[int], NV: Const[int], SHIFT: Const[bool], PAIRS: Const[bool], AT: Const[bool] = False):
-    """Packed panels hold groups of 4 bytes as i32; A's are a + 128 (u8) where SHIFT (x86 VNNI).
-    PAIRS: groups of 2 values widened to i16 instead (`i8_pairs`).  A's rows are packed a
-    panel at a time as they lie (`pack_a_rows`; `ap` 2-d, MR rows per thread) and read in
-    place; AT: `a` is A's transpose (A in Fortran order), its block packed in panels (`ap`
-    1-d, a block per thread)."""
+    """gemm_f32's grid of tasks.  Packed panels hold groups of 4 bytes as i32; A's are a + 128
+    (u8) where SHIFT (x86 VNNI), and a task's B block comes with its column sums (`colsum`, a
+    block's width per thread).  PAIRS: groups of 2 values widened to i16 instead (`i8_pairs`).
+    A's rows are packed a panel at a time as they lie (`pack_a_rows`; `ap` 2-d, MR rows per
+    thread) and read in place; AT: `a` is A's transpose (A in Fortran order), its block
+    packed in panels (`ap` 1-d, a block per thread)."""
     NR = NV * ml.simd_width(i32)
     G = 2 if PAIRS else 4                           # k per packed element
     m = a.shape[1] if AT else a.shape[0]
     k = a.shape[0] if AT else a.shape[1]
     n = b.shape[1]
-    for jc in range(0, n, nc_max):
-        nc = min(nc_max, n - jc)
-        for pc in range(0, k, kc_max):
-            kc = min(kc_max, k - pc)
-            kg = (kc + G - 1) // G
-            if PAIRS:
-                pack_b_pairs(b, bp, 0, pc, jc, kc, nc, parts, NR=NR)
-            else:
-                pack_b_i8(b, bp, colsum, pc, jc, kc, nc, parts, NR=NR)
-            for blk in ml.parallel_range((m + mc_max - 1) // mc_max):
-                ic = blk * mc_max
-                mc = min(mc_max, m - ic)
-                t = ml.thread_index()
-                apoff = t * mc_max * kc_max // G
-                if AT:
-                    pack_a_i8_t(a, ap, apoff, ic, pc, mc, kc, MR=MR, G=G, SHIFT=SHIFT)
-                for ir in range(0, mc, MR):          # one A panel against the B block (in L2)
-                    mr = min(MR, mc - ir)
-                    if not AT:                       # the panel's rows as they lie, read in place
-                        pack_a_rows(a, ap, t * MR, ic + ir, pc, mc - ir, kc, MR=MR, G=G, SHIFT=SHIFT)
-                    for jr in range(0, nc, NR):
-                        micro_i8(ap, bp, c, ct, colsum, apoff + ir * kg if AT else 0, t * MR, jr * kg, t * MR * NR,
-                                 jr, kg, ic + ir, jc + jr, mr, min(NR, nc - jr), pc == 0,
-                                 MR=MR, NV=NV, SHIFT=SHIFT, PAIRS=PAIRS, DIRECT=not AT)
+    rows = ((m + tm - 1) // tm + MR - 1) // MR * MR
+    cols = ((n + tn - 1) // tn + NR - 1) // NR * NR
+    for task in ml.parallel_range(tm * tn):
+        t = ml.thread_index()
+        i0 = task // tn * rows
+        j0 = task % tn * cols
+        boff = t * kc_max * nc_max // G
+        csoff = t * nc_max
+        apoff = t * mc_max * kc_max // G
+        for jc in range(j0, min(j0 + cols, n), nc_max):
+            nc = min(nc_max, j0 + cols - jc, n - jc)
+            for pc in range(0, k, kc_max):
+                kc = min(kc_max, k - pc)
+                kg = (kc + G - 1) // G
+                if PAIRS:
+                    pack_b_pairs(b, bp, boff, pc, jc, kc, nc, 1, NR=NR)
+                else:
+                    pack_b_i8(b, bp, colsum, boff, csoff, pc, jc, kc, nc, 1, NR=NR)
+                for ic in range(i0, min(i0 + rows, m), mc_max):
+                    mc = min(mc_max, i0 + rows - ic, m - ic)
+                    if AT:
+                        pack_a_i8_t(a, ap, apoff, ic, pc, mc, kc, MR=MR, G=G, SHIFT=SHIFT)
+                    for ir in range(0, mc, MR):      # one A panel against the B block (in L2)
+                        mr = min(MR, mc - ir)
+                        if not AT:                   # the panel's rows as they lie, read in place
+                            pack_a_rows(a, ap, t * MR, ic + ir, pc, mc - ir, kc, MR=MR, G=G, SHIFT=SHIFT)
+                        for jr in range(0, nc, NR):
+                            micro_i8(ap, bp, c, ct, colsum, apoff + ir * kg if AT else 0, t * MR, boff + jr * kg,
+                                     t * MR * NR, csoff + jr, kg, ic + ir, jc + jr, mr, min(NR, nc - jr), pc == 0,
+                                     MR=MR, NV=NV, SHIFT=SHIFT, PAIRS=PAIRS, DIRECT=not AT)

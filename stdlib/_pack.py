@@ -11,8 +11,8 @@ Int8 panels of A in Fortran order (pack_a_i8_t, from its transpose) and of B: gr
 consecutive k, as the 4-way dot products want them, each group one i32 whose byte t is the
 value at k = 4p + t:
   ap[apoff + (q*kc4 + p)*MR + i] = a[ic + q*MR + i, pc + 4p : pc + 4p + 4]   (^ 0x80 where SHIFT)
-  bp[(r*kc4 + p)*NR + j]         = b[pc + 4p : pc + 4p + 4, jc + r*NR + j]
-  colsum[r*NR + j]              = sum over the block's k of b[k, jc + r*NR + j]
+  bp[bpoff + (r*kc4 + p)*NR + j] = b[pc + 4p : pc + 4p + 4, jc + r*NR + j]
+  colsum[csoff + r*NR + j]      = sum over the block's k of b[k, jc + r*NR + j]
 Pairs of k for the pair dot products, one i32 each: bf16 (`dot2_bf16`, from the arrays' bits,
 int16 views), or int8 widened to i16 (`dot2_i16`):
   ap[apoff + (q*kc2 + p)*MR + i] = a[ic + q*MR + i, pc + 2p] | a[..., pc + 2p + 1] << 16
@@ -204,8 +204,8 @@ def pack_a_i8_t(at: Tensor[i8], ap: Tensor[i32], apoff: int, ic: int, pc: int, m
 
 
 @kernel
-def pack_b_i8(b: Tensor[i8], bp: Tensor[i32], colsum: Tensor[i32], pc: int, jc: int, kc: int, nc: int,
-              parts: int, NR: Const[int]):
+def pack_b_i8(b: Tensor[i8], bp: Tensor[i32], colsum: Tensor[i32], bpoff: int, csoff: int, pc: int, jc: int,
+              kc: int, nc: int, parts: int, NR: Const[int]):
     """For each group of 4 k and each column, the 4 bytes as one i32; and the column sums.
     Each thread takes a run of neighbouring panels and reads B a group of rows at a time
     across all of them (a panel at a time, every 16 bytes read came from a new page)."""
@@ -217,19 +217,19 @@ def pack_b_i8(b: Tensor[i8], bp: Tensor[i32], colsum: Tensor[i32], pc: int, jc: 
         whole = min(last, nc // NR)                     # panels of NR columns
         for r in range(first, whole):
             for j0 in ml.static_range(0, NR, w):
-                colsum.store[w](r * NR + j0, SIMD[i32, w](0))
+                colsum.store[w](csoff + r * NR + j0, SIMD[i32, w](0))
         for p in range(kc4):
             for r in range(first, whole):
                 for j0 in ml.static_range(0, NR, w):
                     packed = SIMD[i32, w](0)
-                    total = colsum.load[w](r * NR + j0)
+                    total = colsum.load[w](csoff + r * NR + j0)
                     for t in ml.static_range(4):
                         if 4 * p + t < kc:
                             v = b.load[w](pc + 4 * p + t, jc + r * NR + j0).cast(i32)
                             total += v
                             packed |= (v & 255) << (8 * t)
-                    bp.store[w]((r * kc4 + p) * NR + j0, packed)
-                    colsum.store[w](r * NR + j0, total)
+                    bp.store[w](bpoff + (r * kc4 + p) * NR + j0, packed)
+                    colsum.store[w](csoff + r * NR + j0, total)
         for r in range(max(first, whole), last):       # the edge panel: column by column
             for j in range(NR):
                 s = i32(0)
@@ -241,8 +241,8 @@ def pack_b_i8(b: Tensor[i8], bp: Tensor[i32], colsum: Tensor[i32], pc: int, jc: 
                                 e = i32(b[pc + 4 * p + t, jc + r * NR + j])
                                 s += e
                                 group |= (e & 255) << (8 * t)
-                    bp[(r * kc4 + p) * NR + j] = group
-                colsum[r * NR + j] = s
+                    bp[bpoff + (r * kc4 + p) * NR + j] = group
+                colsum[csoff + r * NR + j] = s
 
 
 @kernel

@@ -255,14 +255,14 @@ def test_aarch64_code_is_built_from_the_same_source():
         mr, nv, mc, kc, nc = mm.blocking("f32")
     a = np.ones((8, 8), np.float32)
     bufs = (np.empty(mc * kc, np.float32), np.empty(nc * kc, np.float32), np.empty(mr * nv * 4, np.float32))
-    asm = mm.gemm_f32.asm(a, a, a.copy(), *bufs, mc, kc, nc, 1, target="aarch64", MR=mr, NV=nv)
+    asm = mm.gemm_f32.asm(a, a, a.copy(), *bufs, mc, kc, nc, 1, 1, target="aarch64", MR=mr, NV=nv)
     assert "fmla" in asm
     ai = np.ones((8, 8), np.int8)
     with ml.use_target("aarch64"):
         mr, nv, mc, kc, nc = mm.blocking("int8")
     ibufs = (np.empty((mr, kc // 4), np.int32), np.empty(nc * kc // 4, np.int32), np.empty(mr * nv * 4, np.int32),
              np.empty(nc, np.int32))                 # A in C order: one panel's rows, as they lie
-    asm = mm.gemm_i8.asm(ai, ai, np.empty((8, 8), np.int32), *ibufs, mc, kc, nc, 1, target="aarch64",
+    asm = mm.gemm_i8.asm(ai, ai, np.empty((8, 8), np.int32), *ibufs, mc, kc, nc, 1, 1, target="aarch64",
                          MR=mr, NV=nv, SHIFT=False, PAIRS=False)
     assert "sdot" in asm
 
@@ -383,3 +383,35 @@ def test_every_tuning_candidate_is_correct(dtype):
         out = np.empty((67, 131), np.int32 if dtype == "int8" else a.dtype)
         mm._run(a, b, out, dtype, 50, 100, **config)      # mc, nc: no multiples of any tile
         check(dtype, a, b, out)
+
+
+@settings(max_examples=200)
+@given(m=st.integers(1, 5000), n=st.integers(1, 5000), k=st.integers(1, 5000), threads=st.integers(1, 64),
+       mr=st.integers(1, 14), nr=st.sampled_from([8, 16, 32, 48, 64]))
+def test_grid_parts_cover_c_with_none_empty(m, n, k, threads, mr, nr):
+    """The f32 and int8 drivers' cut of C: at most `threads` parts of whole tiles that cover
+    C, none of them empty."""
+    from mojolite.stdlib.matmul import grid
+    tm, tn = grid(m, n, k, mr, nr, threads)
+    assert 1 <= tm * tn <= threads
+    rows, cols = -(-(-(-m // tm)) // mr) * mr, -(-(-(-n // tn)) // nr) * nr
+    assert (tm - 1) * rows < m <= tm * rows and (tn - 1) * cols < n <= tn * cols
+
+
+@pytest.mark.parametrize("target", ["host", "x86-64-v3"])
+@pytest.mark.parametrize("dtype", ["f32", "int8"])
+@pytest.mark.parametrize("layout", ["C", "F"])
+@pytest.mark.parametrize("cut", [(3, 4), (1, 5), (7, 1)])
+def test_more_parts_than_threads(monkeypatch, target, dtype, layout, cut):
+    """C cut into more parts than there are threads (as on a machine with more cores), each
+    task packing its own B blocks into its thread's buffers: rows, columns and K cross the
+    parts and blocks, A and B in both orders."""
+    from mojolite.stdlib import matmul as mm
+    monkeypatch.setattr(mm, "grid", lambda *args: cut)
+    a, b = operands(dtype, 97, 300, 200, layout)
+    kind = "f32" if dtype == "f32" else "int8"
+    out = np.empty((97, 200), np.float32 if dtype == "f32" else np.int32)
+    with ml.use_target(without_tiles() if target == "host" else target):
+        mr, nv, *_ = mm.blocking(kind)
+        mm._run(a, b, out, kind, 2 * mr, nv * ml.simd_width(ml.f32), mr=mr, nv=nv, kc=64)
+    check(dtype, a, b, out)
