@@ -193,13 +193,9 @@ def _prepare(a, b, out, kind: str, mc: int, nc: int, config: dict):
     direct = kind == "f32" and not _columns(a) and config.get("direct", True)
     if kind == "f32" and not direct:        # A packed once per B block: the same block, squarer,
         kc, nc = max(4, kc // 2), 2 * nc    # packs it half as often (2048^3 Fortran A: 144 -> 163)
-    mc = config_mc = max(mr, mc // mr * mr)
+    mc = max(mr, mc // mr * mr)
     threads = ml.get_num_threads()
-    blocks = -(-m // mc)
     parts = threads if 2 * m * n * k >= _SPLIT else 1   # small problems: all on the calling thread
-    if parts > 1:                           # as many row blocks as a multiple of the threads
-        blocks = -(-blocks // threads) * threads
-    mc = -(-(-(-m // blocks)) // mr) * mr
     nc = max(nr, nc // nr * nr)             # whole panels: the packed B block holds nc // nr of them
     kc, nc = min(kc, -(-k // 4) * 4), min(nc, -(-n // nr) * nr)
     # Buffers: per thread an edge tile and an A block (f32: none where A is read in place;
@@ -208,15 +204,17 @@ def _prepare(a, b, out, kind: str, mc: int, nc: int, config: dict):
     # elements hold 1 (f32), 2 (bf16 or int8 pairs) or 4 (int8) values of k.
     ct = _buffer("ct", threads * mr * nr, np.int32 if kind == "int8" else np.float32)
     bt = _columns(b) and not pairs          # B in Fortran order: its panels packed from B.T
-    tm, tn = grid(m, n, k, mr, nr, threads if parts > 1 else 1)
-    if kind != "bf16":
-        mc = config_mc
+    tm, tn = grid(m, n, k, mr, nr, parts)
     if kind == "f32":
         ap = _buffer("ap", 0 if direct else threads * mc * kc, np.float32)
         bp = _buffer("bp", threads * nc * kc, np.float32)
         gemm = _bound(gemm_f32, MR=mr, NV=nv, DIRECT=direct, BT=bt)
         return lambda a, b, out: gemm(a, b.T if bt else b, out, ap, bp, ct, mc, kc, nc, tm, tn)
-    if kind == "bf16":
+    if kind == "bf16":                      # row blocks shared out: a multiple of the threads
+        blocks = -(-m // mc)
+        if parts > 1:
+            blocks = -(-blocks // threads) * threads
+        mc = -(-(-(-m // blocks)) // mr) * mr
         panel, per = (np.int32, 2) if pairs else (np.float32, 1)
         ap = _buffer("ap", threads * mr * (kc // per), panel).reshape(threads * mr, kc // per)
         bp = _buffer("bp", nc * kc // per, panel)
@@ -304,8 +302,8 @@ def grid(m: int, n: int, k: int, mr: int, nr: int, threads: int) -> tuple[int, i
     products per step of k and, for packing its own B, ~8 of them per column (and as much
     per row for A): of equal parts, the squarer (f32 on 16 cores, 1000^3-4096^3: 4 x 4 or
     2 x 8 parts 1.1-1.25x faster than 16 x 1).  Within a quarter of a percent (the rounding
-    to whole tiles), the cut with more rows cut: its tasks write whole rows of C (int8 4096 x
-    64 x 4096 on two cores, 2 x 1 parts 1.05-1.15x faster than 1 x 2)."""
+    to whole tiles), the cut with more rows cut: its tasks write whole rows of C (4096 x 64 x
+    4096 on two cores, 2 x 1 parts against 1 x 2: f32 1.00-1.05x, int8 1.01-1.02x)."""
     def part(tm: int, tn: int) -> tuple[int, int]:
         return -(-(-(-m // tm)) // mr) * mr, -(-(-(-n // tn)) // nr) * nr
 
