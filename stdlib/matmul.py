@@ -204,7 +204,7 @@ def _prepare(a, b, out, kind: str, mc: int, nc: int, config: dict):
     # elements hold 1 (f32), 2 (bf16 or int8 pairs) or 4 (int8) values of k.
     ct = _buffer("ct", threads * mr * nr, np.int32 if kind == "int8" else np.float32)
     bt = _columns(b) and not pairs          # B in Fortran order: its panels packed from B.T
-    tm, tn = grid(m, n, k, mr, nr, parts)
+    tm, tn = grid(m, n, mr, nr, parts)
     if kind == "f32":
         ap = _buffer("ap", 0 if direct else threads * mc * kc, np.float32)
         bp = _buffer("bp", threads * nc * kc, np.float32)
@@ -296,7 +296,7 @@ def _prepare_tiles(a, b, out):
     return call
 
 
-def grid(m: int, n: int, k: int, mr: int, nr: int, threads: int) -> tuple[int, int]:
+def grid(m: int, n: int, mr: int, nr: int, threads: int) -> tuple[int, int]:
     """(tm, tn): C cut into tm x tn parts of whole tiles, one task each, that finish soonest
     with at most `threads` running at once.  A part of r rows and c columns costs r x c
     products per step of k and, for packing its own B, ~8 of them per column (and as much

@@ -349,8 +349,9 @@ def test_every_layout_on_the_vector_paths(target, dtype, layouts, m, k, n):
 
 @pytest.mark.parametrize("dtype", ["f32", "bf16"])
 def test_b_in_fortran_order_packed_by_several_threads(dtype):
-    """A problem large enough that the threads share B's packing (`parts` > 1), B in Fortran
-    order, on the vector path; the same result with one thread."""
+    """A problem large enough for several threads (`parts` > 1), B in Fortran order, on the
+    vector path: bf16's threads share B's packing, f32's parts each pack their own from B's
+    transpose; the same result with one thread."""
     a, b = operands(dtype, 300, 1000, 500)
     b = view(b, "F")
     with ml.use_target(without_tiles()), ml.num_threads(max(2, ml.get_num_threads())):
@@ -386,13 +387,13 @@ def test_every_tuning_candidate_is_correct(dtype):
 
 
 @settings(max_examples=200)
-@given(m=st.integers(1, 5000), n=st.integers(1, 5000), k=st.integers(1, 5000), threads=st.integers(1, 64),
+@given(m=st.integers(1, 5000), n=st.integers(1, 5000), threads=st.integers(1, 64),
        mr=st.integers(1, 14), nr=st.sampled_from([8, 16, 32, 48, 64]))
-def test_grid_parts_cover_c_with_none_empty(m, n, k, threads, mr, nr):
+def test_grid_parts_cover_c_with_none_empty(m, n, threads, mr, nr):
     """The f32 and int8 drivers' cut of C: at most `threads` parts of whole tiles that cover
     C, none of them empty."""
     from mojolite.stdlib.matmul import grid
-    tm, tn = grid(m, n, k, mr, nr, threads)
+    tm, tn = grid(m, n, mr, nr, threads)
     assert 1 <= tm * tn <= threads
     rows, cols = -(-(-(-m // tm)) // mr) * mr, -(-(-(-n // tn)) // nr) * nr
     assert (tm - 1) * rows < m <= tm * rows and (tn - 1) * cols < n <= tn * cols
@@ -409,9 +410,8 @@ def test_more_parts_than_threads(monkeypatch, target, dtype, layout, cut):
     from mojolite.stdlib import matmul as mm
     monkeypatch.setattr(mm, "grid", lambda *args: cut)
     a, b = operands(dtype, 97, 300, 200, layout)
-    kind = "f32" if dtype == "f32" else "int8"
     out = np.empty((97, 200), np.float32 if dtype == "f32" else np.int32)
     with ml.use_target(without_tiles() if target == "host" else target):
-        mr, nv, *_ = mm.blocking(kind)
-        mm._run(a, b, out, kind, 2 * mr, nv * ml.simd_width(ml.f32), mr=mr, nv=nv, kc=64)
+        mr, nv, *_ = mm.blocking(dtype)
+        mm._run(a, b, out, dtype, 2 * mr, nv * ml.simd_width(ml.f32), mr=mr, nv=nv, kc=64)
     check(dtype, a, b, out)
