@@ -6,9 +6,8 @@ register-blocked microkernel (`_micro`) multiplies one A panel by one B
 panel, keeping its MR x NR tile of C in vector registers.  Each A panel
 runs against the whole B block, kept in L2, so C is walked
 along its rows (the order that let the caches stream it: +11% at 2048^3).
-Threads (f32, int8): C is cut into a grid of parts, one task each, and a task
-packs its own B blocks, so the threads share no buffer and meet once, at the
-end (bf16 still shares each B block, packed by all the threads in turn).
+Threads: C is cut into a grid of parts, one task each, and a task packs its
+own B blocks, so the threads share no buffer and meet once, at the end.
 MR, NR and the blocks come from the target at compile time (`blocking`):
 vector width and register count set the tile, cache sizes the blocks.
 Edges are zero-padded in the packed panels (`_pack`) and partial tiles
@@ -100,9 +99,9 @@ def gemm_f32(a: Tensor[f32], b: Tensor[f32], c: Tensor[f32], ap: Tensor[f32], bp
             for pc in range(0, k, kc_max):
                 kc = min(kc_max, k - pc)
                 if BT:
-                    pack_b_t(b, bp, boff, pc, jc, kc, nc, 1, NR=NR)
+                    pack_b_t(b, bp, boff, pc, jc, kc, nc, NR=NR)
                 else:
-                    pack_b(b, bp, boff, pc, jc, kc, nc, 1, NR=NR)
+                    pack_b(b, bp, boff, pc, jc, kc, nc, NR=NR)
                 for ic in range(i0, min(i0 + rows, m), mc_max):
                     mc = min(mc_max, i0 + rows - ic, m - ic)
                     if not DIRECT:
@@ -134,50 +133,53 @@ def round_rows(cacc: Tensor[f32], crow: int, c: Tensor[bf16], row: int, col: int
 
 @kernel
 def gemm_bf16(a: Tensor[bf16], b: Tensor[bf16], c: Tensor[bf16], a16: Tensor[ml.i16], b16: Tensor[ml.i16],
-              ap: Tensor[P], bp: Tensor[P], ct: Tensor[f32], cacc: Tensor[f32], mc_max: int, kc_max: int,
-              nc_max: int, mb_max: int, parts: int, MR: Const[int], NV: Const[int], BT: Const[bool] = False):
-    """gemm_f32's order; each A panel's rows packed as they lie (`pack_a_rows`: no transpose)
-    just before the microkernels read them in place.  The packed elements are f32 (P = f32:
-    widened) or bf16 pairs of k (P = i32: packed from `a16`, `b16`, int16 views of a and b)
-    for the pair dot products; `ap` holds MR rows per thread.  C's f32 sums wait in `cacc`
-    between blocks of K (rows of `mb_max` rows at a time: B is packed again for each) and are
-    rounded once, an A panel's rows at a time as its last block of K ends; with K in one block
-    `cacc` holds one panel's rows per thread.  BT: `b` is B's transpose (B in Fortran order;
-    `b16` is still B's view)."""
+              ap: Tensor[P], bp: Tensor[P], ct: Tensor[f32], cacc: Tensor[f32], kc_max: int, nc_max: int,
+              mb_max: int, tm: int, tn: int, MR: Const[int], NV: Const[int], BT: Const[bool] = False):
+    """gemm_f32's grid of tasks; each A panel's rows packed as they lie (`pack_a_rows`: no
+    transpose) just before the microkernels read them in place.  The packed elements are f32
+    (P = f32: widened) or bf16 pairs of k (P = i32: packed from `a16`, `b16`, int16 views of
+    a and b) for the pair dot products; `ap` holds MR rows per thread.  C's f32 sums wait in
+    the thread's rows of `cacc` between blocks of K (`mb_max` rows of its part at a time: B
+    is packed again for each) and are rounded once, a panel's rows at a time as its last
+    block of K ends; with K in one block a thread's `cacc` holds one panel's rows.  BT: `b`
+    is B's transpose (B in Fortran order; `b16` is still B's view)."""
     NR = NV * ml.simd_width(f32)
     per = 1 if P == f32 else 2                      # k per packed element
     m, k = a.shape
     n = b16.shape[1]
     one = k <= kc_max
-    for jc in range(0, n, nc_max):
-        nc = min(nc_max, n - jc)
-        for ib in range(0, m, mb_max):
-            mb = min(mb_max, m - ib)
-            for pc in range(0, k, kc_max):
-                kc = min(kc_max, k - pc)
-                kp = (kc + per - 1) // per
-                if P != f32:
-                    pack_b_pairs(b16, bp, 0, pc, jc, kc, nc, parts, NR=NR)
-                elif BT:
-                    pack_b_t(b, bp, 0, pc, jc, kc, nc, parts, NR=NR)
-                else:
-                    pack_b(b, bp, 0, pc, jc, kc, nc, parts, NR=NR)
-                for blk in ml.parallel_range((mb + mc_max - 1) // mc_max):
-                    ic = ib + blk * mc_max
-                    mc = min(mc_max, ib + mb - ic)
-                    t = ml.thread_index()
-                    for ir in range(0, mc, MR):
-                        mr = min(MR, mc - ir)
+    rows = ((m + tm - 1) // tm + MR - 1) // MR * MR
+    cols = ((n + tn - 1) // tn + NR - 1) // NR * NR
+    for task in ml.parallel_range(tm * tn):
+        t = ml.thread_index()
+        i0 = task // tn * rows
+        j0 = task % tn * cols
+        boff = t * (kc_max // per) * nc_max
+        for jc in range(j0, min(j0 + cols, n), nc_max):
+            nc = min(nc_max, j0 + cols - jc, n - jc)
+            for ib in range(i0, min(i0 + rows, m), mb_max):
+                mb = min(mb_max, i0 + rows - ib, m - ib)
+                for pc in range(0, k, kc_max):
+                    kc = min(kc_max, k - pc)
+                    kp = (kc + per - 1) // per
+                    if P != f32:
+                        pack_b_pairs(b16, bp, boff, pc, jc, kc, nc, NR=NR)
+                    elif BT:
+                        pack_b_t(b, bp, boff, pc, jc, kc, nc, NR=NR)
+                    else:
+                        pack_b(b, bp, boff, pc, jc, kc, nc, NR=NR)
+                    for ir in range(0, mb, MR):
+                        mr = min(MR, mb - ir)
                         if P == f32:
-                            pack_a_rows(a, ap, t * MR, ic + ir, pc, mc - ir, kc, MR=MR, G=1)
+                            pack_a_rows(a, ap, t * MR, ib + ir, pc, mb - ir, kc, MR=MR, G=1)
                         else:
-                            pack_a_rows(a16, ap, t * MR, ic + ir, pc, mc - ir, kc, MR=MR, G=2)
-                        crow = t * MR if one else ic + ir - ib
+                            pack_a_rows(a16, ap, t * MR, ib + ir, pc, mb - ir, kc, MR=MR, G=2)
+                        crow = t * MR if one else t * mb_max + ir
                         for jr in range(0, nc, NR):
-                            micro_f32(ap, bp, cacc, ct, 0, t * MR, jr * kp, t * MR * NR, kp, crow, jr,
+                            micro_f32(ap, bp, cacc, ct, 0, t * MR, boff + jr * kp, t * MR * NR, kp, crow, jr,
                                       mr, min(NR, nc - jr), pc == 0, MR=MR, NV=NV, DIRECT=True)
                         if pc + kc >= k:
-                            round_rows(cacc, crow, c, ic + ir, jc, mr, nc)
+                            round_rows(cacc, crow, c, ib + ir, jc, mr, nc)
 
 
 @kernel
@@ -210,9 +212,9 @@ def gemm_i8(a: Tensor[i8], b: Tensor[i8], c: Tensor[i32], ap: Tensor[i32], bp: T
                 kc = min(kc_max, k - pc)
                 kg = (kc + G - 1) // G
                 if PAIRS:
-                    pack_b_pairs(b, bp, boff, pc, jc, kc, nc, 1, NR=NR)
+                    pack_b_pairs(b, bp, boff, pc, jc, kc, nc, NR=NR)
                 else:
-                    pack_b_i8(b, bp, colsum, boff, csoff, pc, jc, kc, nc, 1, NR=NR)
+                    pack_b_i8(b, bp, colsum, boff, csoff, pc, jc, kc, nc, NR=NR)
                 for ic in range(i0, min(i0 + rows, m), mc_max):
                     mc = min(mc_max, i0 + rows - ic, m - ic)
                     if AT:

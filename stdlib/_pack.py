@@ -110,30 +110,26 @@ def pack_a_cols(a: Tensor[T], ap: Tensor[f32], apoff: int, ic: int, pc: int, mc:
 
 
 @kernel
-def pack_b(b: Tensor[T], bp: Tensor[f32], bpoff: int, pc: int, jc: int, kc: int, nc: int, parts: int,
-           NR: Const[int]):
-    """`parts`: how many threads share the panels (serial anyway inside a parallel loop), each
-    a run of neighbouring ones.  A row of B is read once across all of a thread's panels: a
-    panel at a time read 256 bytes from a new page per row, which the prefetchers do not
-    follow (f32 B of 1024^2 in blocks of 1024 x 256: 10.9 -> 14.7 GB/s)."""
+def pack_b(b: Tensor[T], bp: Tensor[f32], bpoff: int, pc: int, jc: int, kc: int, nc: int, NR: Const[int]):
+    """A row of B is read once across all the block's panels: a panel at a time read 256
+    bytes from a new page per row, which the prefetchers do not follow (f32 B of 1024^2 in
+    blocks of 1024 x 256: 10.9 -> 14.7 GB/s)."""
     w = ml.simd_width(f32)
     panels = (nc + NR - 1) // NR
-    for part in ml.parallel_range(parts):
-        for p in range(kc):
-            for r in range(part * panels // parts, (part + 1) * panels // parts):
-                out = bpoff + r * NR * kc + p * NR
-                cols = min(NR, nc - r * NR)
-                if cols == NR:
-                    for j in ml.static_range(0, NR, w):
-                        bp.store[w](out + j, b.load[w](pc + p, jc + r * NR + j).cast(f32))
-                else:
-                    for j in range(NR):
-                        bp[out + j] = f32(b[pc + p, jc + r * NR + j]) if j < cols else f32(0)
+    for p in range(kc):
+        for r in range(panels):
+            out = bpoff + r * NR * kc + p * NR
+            cols = min(NR, nc - r * NR)
+            if cols == NR:
+                for j in ml.static_range(0, NR, w):
+                    bp.store[w](out + j, b.load[w](pc + p, jc + r * NR + j).cast(f32))
+            else:
+                for j in range(NR):
+                    bp[out + j] = f32(b[pc + p, jc + r * NR + j]) if j < cols else f32(0)
 
 
 @kernel
-def pack_b_t(bt: Tensor[T], bp: Tensor[f32], bpoff: int, pc: int, jc: int, kc: int, nc: int, parts: int,
-             NR: Const[int]):
+def pack_b_t(bt: Tensor[T], bp: Tensor[f32], bpoff: int, pc: int, jc: int, kc: int, nc: int, NR: Const[int]):
     """pack_b from B's transpose `bt` (n x k, rows contiguous: B in Fortran order, as `x @ w.T`
     passes it): blocks of w columns x w values of k, one vector from each column's row of
     `bt`, written transposed into the panel (read as B's rows, every vector gathered w
@@ -141,24 +137,23 @@ def pack_b_t(bt: Tensor[T], bp: Tensor[f32], bpoff: int, pc: int, jc: int, kc: i
     GB/s; 512 x 512: 0.9-1.7 -> 10.6)."""
     w = ml.simd_width(f32)
     panels = (nc + NR - 1) // NR
-    for part in ml.parallel_range(parts):
-        cols_v = [SIMD[f32, w](0)] * w
-        for r in range(part * panels // parts, (part + 1) * panels // parts):
-            base = bpoff + r * NR * kc
-            cols = min(NR, nc - r * NR)
-            p = 0
-            if cols == NR:
-                while p + w <= kc:
-                    for j0 in range(0, NR, w):
+    cols_v = [SIMD[f32, w](0)] * w
+    for r in range(panels):
+        base = bpoff + r * NR * kc
+        cols = min(NR, nc - r * NR)
+        p = 0
+        if cols == NR:
+            while p + w <= kc:
+                for j0 in range(0, NR, w):
+                    for j in ml.static_range(w):
+                        cols_v[j] = bt.load[w](jc + r * NR + j0 + j, pc + p).cast(f32)
+                    for g in ml.static_range(w):
                         for j in ml.static_range(w):
-                            cols_v[j] = bt.load[w](jc + r * NR + j0 + j, pc + p).cast(f32)
-                        for g in ml.static_range(w):
-                            for j in ml.static_range(w):
-                                bp[base + (p + g) * NR + j0 + j] = cols_v[j][g]
-                    p += w
-            for j in range(NR):
-                for p2 in range(p, kc):
-                    bp[base + p2 * NR + j] = f32(bt[jc + r * NR + j, pc + p2]) if j < cols else f32(0)
+                            bp[base + (p + g) * NR + j0 + j] = cols_v[j][g]
+                p += w
+        for j in range(NR):
+            for p2 in range(p, kc):
+                bp[base + p2 * NR + j] = f32(bt[jc + r * NR + j, pc + p2]) if j < cols else f32(0)
 
 
 @ml.comptime
@@ -205,73 +200,69 @@ def pack_a_i8_t(at: Tensor[i8], ap: Tensor[i32], apoff: int, ic: int, pc: int, m
 
 @kernel
 def pack_b_i8(b: Tensor[i8], bp: Tensor[i32], colsum: Tensor[i32], bpoff: int, csoff: int, pc: int, jc: int,
-              kc: int, nc: int, parts: int, NR: Const[int]):
+              kc: int, nc: int, NR: Const[int]):
     """For each group of 4 k and each column, the 4 bytes as one i32; and the column sums.
-    Each thread takes a run of neighbouring panels and reads B a group of rows at a time
-    across all of them (a panel at a time, every 16 bytes read came from a new page)."""
+    B is read a group of rows at a time across all the block's panels (a panel at a time,
+    every 16 bytes read came from a new page)."""
     w = ml.simd_width(i32)
     kc4 = (kc + 3) // 4
     panels = (nc + NR - 1) // NR
-    for part in ml.parallel_range(parts):
-        first, last = part * panels // parts, (part + 1) * panels // parts
-        whole = min(last, nc // NR)                     # panels of NR columns
-        for r in range(first, whole):
+    whole = nc // NR                                # panels of NR columns
+    for r in range(whole):
+        for j0 in ml.static_range(0, NR, w):
+            colsum.store[w](csoff + r * NR + j0, SIMD[i32, w](0))
+    for p in range(kc4):
+        for r in range(whole):
             for j0 in ml.static_range(0, NR, w):
-                colsum.store[w](csoff + r * NR + j0, SIMD[i32, w](0))
-        for p in range(kc4):
-            for r in range(first, whole):
-                for j0 in ml.static_range(0, NR, w):
-                    packed = SIMD[i32, w](0)
-                    total = colsum.load[w](csoff + r * NR + j0)
+                packed = SIMD[i32, w](0)
+                total = colsum.load[w](csoff + r * NR + j0)
+                for t in ml.static_range(4):
+                    if 4 * p + t < kc:
+                        v = b.load[w](pc + 4 * p + t, jc + r * NR + j0).cast(i32)
+                        total += v
+                        packed |= (v & 255) << (8 * t)
+                bp.store[w](bpoff + (r * kc4 + p) * NR + j0, packed)
+                colsum.store[w](csoff + r * NR + j0, total)
+    for r in range(whole, panels):                 # the edge panel: column by column
+        for j in range(NR):
+            s = i32(0)
+            for p in range(kc4):
+                group = i32(0)
+                if r * NR + j < nc:
                     for t in ml.static_range(4):
                         if 4 * p + t < kc:
-                            v = b.load[w](pc + 4 * p + t, jc + r * NR + j0).cast(i32)
-                            total += v
-                            packed |= (v & 255) << (8 * t)
-                    bp.store[w](bpoff + (r * kc4 + p) * NR + j0, packed)
-                    colsum.store[w](csoff + r * NR + j0, total)
-        for r in range(max(first, whole), last):       # the edge panel: column by column
-            for j in range(NR):
-                s = i32(0)
-                for p in range(kc4):
-                    group = i32(0)
-                    if r * NR + j < nc:
-                        for t in ml.static_range(4):
-                            if 4 * p + t < kc:
-                                e = i32(b[pc + 4 * p + t, jc + r * NR + j])
-                                s += e
-                                group |= (e & 255) << (8 * t)
-                    bp[bpoff + (r * kc4 + p) * NR + j] = group
-                colsum[csoff + r * NR + j] = s
+                            e = i32(b[pc + 4 * p + t, jc + r * NR + j])
+                            s += e
+                            group |= (e & 255) << (8 * t)
+                bp[bpoff + (r * kc4 + p) * NR + j] = group
+            colsum[csoff + r * NR + j] = s
 
 
 @kernel
 def pack_b_pairs(b: Tensor[Q], bp: Tensor[i32], bpoff: int, pc: int, jc: int, kc: int, nc: int,
-                 parts: int, NR: Const[int]):
+                 NR: Const[int]):
     """B in pairs of k for each column, one i32 each: 16-bit values (bf16 bits) or int8
-    widened.  `parts`: how many threads share the panels, each a run of neighbouring ones;
-    a pair of B's rows is read once across all of them (as `pack_b`)."""
+    widened.  A pair of B's rows is read once across all the block's panels (as `pack_b`)."""
     w = ml.simd_width(i32)
     kc2 = (kc + 1) // 2
     panels = (nc + NR - 1) // NR
-    for part in ml.parallel_range(parts):
-        for p in range(kc2):
-            for r in range(part * panels // parts, (part + 1) * panels // parts):
-                cols = min(NR, nc - r * NR)
-                for j0 in ml.static_range(0, NR, w):
-                    col = jc + r * NR + j0
-                    out = bpoff + (r * kc2 + p) * NR + j0
-                    if j0 + w <= cols:
-                        lo = b.load[w](pc + 2 * p, col).cast(i32) & 65535
-                        hi = SIMD[i32, w](0)
-                        if 2 * p + 1 < kc:
-                            hi = b.load[w](pc + 2 * p + 1, col).cast(i32) << 16
-                        bp.store[w](out, lo | hi)
-                    else:
-                        for j in range(w):
-                            pair = i32(0)
-                            if j0 + j < cols:
-                                pair = i32(b[pc + 2 * p, col + j]) & 65535
-                                if 2 * p + 1 < kc:
-                                    pair |= i32(b[pc + 2 * p + 1, col + j]) << 16
-                            bp[out + j] = pair
+    for p in range(kc2):
+        for r in range(panels):
+            cols = min(NR, nc - r * NR)
+            for j0 in ml.static_range(0, NR, w):
+                col = jc + r * NR + j0
+                out = bpoff + (r * kc2 + p) * NR + j0
+                if j0 + w <= cols:
+                    lo = b.load[w](pc + 2 * p, col).cast(i32) & 65535
+                    hi = SIMD[i32, w](0)
+                    if 2 * p + 1 < kc:
+                        hi = b.load[w](pc + 2 * p + 1, col).cast(i32) << 16
+                    bp.store[w](out, lo | hi)
+                else:
+                    for j in range(w):
+                        pair = i32(0)
+                        if j0 + j < cols:
+                            pair = i32(b[pc + 2 * p, col + j]) & 65535
+                            if 2 * p + 1 < kc:
+                                pair |= i32(b[pc + 2 * p + 1, col + j]) << 16
+                        bp[out + j] = pair

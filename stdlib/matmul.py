@@ -198,10 +198,10 @@ def _prepare(a, b, out, kind: str, mc: int, nc: int, config: dict):
     parts = threads if 2 * m * n * k >= _SPLIT else 1   # small problems: all on the calling thread
     nc = max(nr, nc // nr * nr)             # whole panels: the packed B block holds nc // nr of them
     kc, nc = min(kc, -(-k // 4) * 4), min(nc, -(-n // nr) * nr)
-    # Buffers: per thread an edge tile and an A block (f32: none where A is read in place;
-    # bf16, and int8 with A in C order: one panel's rows) and, for f32 and int8, a B block
-    # (its column sums for int8); for bf16 shared: the B block and C's f32 sums.  Packed
-    # elements hold 1 (f32), 2 (bf16 or int8 pairs) or 4 (int8) values of k.
+    # Buffers per thread: an edge tile, an A block (f32: none where A is read in place;
+    # bf16, and int8 with A in C order: one panel's rows), a B block (its column sums for
+    # int8; C's f32 sums for bf16).  Packed elements hold 1 (f32), 2 (bf16 or int8 pairs)
+    # or 4 (int8) values of k.
     ct = _buffer("ct", threads * mr * nr, np.int32 if kind == "int8" else np.float32)
     bt = _columns(b) and not pairs          # B in Fortran order: its panels packed from B.T
     tm, tn = grid(m, n, mr, nr, parts)
@@ -210,23 +210,19 @@ def _prepare(a, b, out, kind: str, mc: int, nc: int, config: dict):
         bp = _buffer("bp", threads * nc * kc, np.float32)
         gemm = _bound(gemm_f32, MR=mr, NV=nv, DIRECT=direct, BT=bt)
         return lambda a, b, out: gemm(a, b.T if bt else b, out, ap, bp, ct, mc, kc, nc, tm, tn)
-    if kind == "bf16":                      # row blocks shared out: a multiple of the threads
-        blocks = -(-m // mc)
-        if parts > 1:
-            blocks = -(-blocks // threads) * threads
-        mc = -(-(-(-m // blocks)) // mr) * mr
+    if kind == "bf16":
         panel, per = (np.int32, 2) if pairs else (np.float32, 1)
         ap = _buffer("ap", threads * mr * (kc // per), panel).reshape(threads * mr, kc // per)
-        bp = _buffer("bp", nc * kc // per, panel)
-        # C's f32 sums: with K in one block, one A panel's rows per thread; else rows of
-        # whole row blocks for every thread, up to _SUMS bytes (B is packed again for each)
-        step = mc * (threads if parts > 1 else 1)
-        mb = m if k <= kc else min(-(-m // step), max(1, _SUMS // (4 * nc * step))) * step
-        rows = threads * mr if k <= kc else mb
-        cacc = _buffer("cacc", rows * nc, np.float32).reshape(rows, nc)
+        bp = _buffer("bp", threads * nc * kc // per, panel)
+        # C's f32 sums per thread: with K in one block, one A panel's rows; else runs of its
+        # part's rows (B is packed again for each), all threads' within _SUMS bytes
+        rows = -(-(-(-m // tm)) // mr) * mr
+        run = rows if k <= kc else max(mr, min(rows, _SUMS // (4 * nc * threads) // mr * mr))
+        sums = mr if k <= kc else run
+        cacc = _buffer("cacc", threads * sums * nc, np.float32).reshape(threads * sums, nc)
         gemm = _bound(gemm_bf16, MR=mr, NV=nv, BT=bt)
         return lambda a, b, out: gemm(a, b.T if bt else b, out, a.view(np.int16), b.view(np.int16), ap, bp, ct,
-                                      cacc, mc, kc, nc, mb, parts)
+                                      cacc, kc, nc, run, tm, tn)
     per = 2 if i8_pairs() else 4
     at = _columns(a)                        # A in Fortran order: a block packed from its transpose
     if at:

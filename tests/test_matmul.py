@@ -285,11 +285,11 @@ def test_bf16_pair_dot_path(target, m, k, n):
 @pytest.mark.parametrize("threads", [1, 2])
 def test_bf16_sums_kept_between_k_blocks_for_several_row_groups(monkeypatch, pairs, threads):
     """bf16 with K in several blocks keeps C's f32 sums between them for as many rows as its
-    buffer holds (`_SUMS`), B packed again for each group of rows: here a buffer of one row
-    block's sums, so rows, columns and K all cross blocks, with B in both orders."""
+    buffer holds (`_SUMS`), B packed again for each run of rows: here a buffer of one A
+    panel's sums per thread, so rows, columns and K all cross blocks, with B in both orders."""
     from mojolite.stdlib import matmul as mm
     monkeypatch.setattr(mm, "_SUMS", 1)
-    monkeypatch.setattr(mm, "_SPLIT", 0)              # the threads share B's packing
+    monkeypatch.setattr(mm, "_SPLIT", 0)              # C cut into parts for the threads
     a, b = operands("bf16", 97, 300, 150)
     with ml.use_target(without_tiles()), ml.num_threads(threads):
         mr, nv, *_ = mm.blocking("bf16")
@@ -350,8 +350,8 @@ def test_every_layout_on_the_vector_paths(target, dtype, layouts, m, k, n):
 @pytest.mark.parametrize("dtype", ["f32", "bf16"])
 def test_b_in_fortran_order_packed_by_several_threads(dtype):
     """A problem large enough for several threads (`parts` > 1), B in Fortran order, on the
-    vector path: bf16's threads share B's packing, f32's parts each pack their own from B's
-    transpose; the same result with one thread."""
+    vector path: each part of C packs its own B blocks from B's transpose; the same result
+    with one thread."""
     a, b = operands(dtype, 300, 1000, 500)
     b = view(b, "F")
     with ml.use_target(without_tiles()), ml.num_threads(max(2, ml.get_num_threads())):
@@ -390,8 +390,8 @@ def test_every_tuning_candidate_is_correct(dtype):
 @given(m=st.integers(1, 5000), n=st.integers(1, 5000), threads=st.integers(1, 64),
        mr=st.integers(1, 14), nr=st.sampled_from([8, 16, 32, 48, 64]))
 def test_grid_parts_cover_c_with_none_empty(m, n, threads, mr, nr):
-    """The f32 and int8 drivers' cut of C: at most `threads` parts of whole tiles that cover
-    C, none of them empty."""
+    """The vector drivers' cut of C: at most `threads` parts of whole tiles that cover C,
+    none of them empty."""
     from mojolite.stdlib.matmul import grid
     tm, tn = grid(m, n, mr, nr, threads)
     assert 1 <= tm * tn <= threads
@@ -399,19 +399,22 @@ def test_grid_parts_cover_c_with_none_empty(m, n, threads, mr, nr):
     assert (tm - 1) * rows < m <= tm * rows and (tn - 1) * cols < n <= tn * cols
 
 
-@pytest.mark.parametrize("target", ["host", "x86-64-v3"])
-@pytest.mark.parametrize("dtype", ["f32", "int8"])
+@pytest.mark.parametrize("target, dtype, pairs", [
+    (target, dtype, False) for target in ("host", "x86-64-v3") for dtype in ("f32", "int8", "bf16")] + [
+    ("host", "bf16", True)])                        # pair dot products: where the target has them
 @pytest.mark.parametrize("layout", ["C", "F"])
 @pytest.mark.parametrize("cut", [(3, 4), (1, 5), (7, 1)])
-def test_more_parts_than_threads(monkeypatch, target, dtype, layout, cut):
+def test_more_parts_than_threads(monkeypatch, target, dtype, pairs, layout, cut):
     """C cut into more parts than there are threads (as on a machine with more cores), each
     task packing its own B blocks into its thread's buffers: rows, columns and K cross the
-    parts and blocks, A and B in both orders."""
+    parts and blocks, A and B in both orders; bf16's sums kept a panel's rows at a time
+    between blocks of K (the least `_SUMS` allows)."""
     from mojolite.stdlib import matmul as mm
     monkeypatch.setattr(mm, "grid", lambda *args: cut)
+    monkeypatch.setattr(mm, "_SUMS", 1)
     a, b = operands(dtype, 97, 300, 200, layout)
-    out = np.empty((97, 200), np.float32 if dtype == "f32" else np.int32)
+    out = np.empty((97, 200), {"f32": np.float32, "int8": np.int32, "bf16": ml_dtypes.bfloat16}[dtype])
     with ml.use_target(without_tiles() if target == "host" else target):
         mr, nv, *_ = mm.blocking(dtype)
-        mm._run(a, b, out, dtype, 2 * mr, nv * ml.simd_width(ml.f32), mr=mr, nv=nv, kc=64)
+        mm._run(a, b, out, dtype, 2 * mr, nv * ml.simd_width(ml.f32), mr=mr, nv=nv, kc=64, pairs=pairs)
     check(dtype, a, b, out)
