@@ -216,10 +216,11 @@ def _prepare(a, b, out, kind: str, mc: int, nc: int, config: dict):
         bp = _buffer("bp", threads * nc * kc // per, panel)
         # C's f32 sums per thread: with K in one block, one A panel's rows; else runs of its
         # part's rows (B is packed again for each), all threads' within _SUMS bytes
-        rows = -(-(-(-m // tm)) // mr) * mr
-        run = rows if k <= kc else max(mr, min(rows, _SUMS // (4 * nc * threads) // mr * mr))
-        sums = mr if k <= kc else run
-        cacc = _buffer("cacc", threads * sums * nc, np.float32).reshape(threads * sums, nc)
+        one = k <= kc
+        rows = -(-(-(-m // tm)) // mr) * mr                 # of a part
+        run = rows if one else max(mr, min(rows, _SUMS // (4 * nc * threads) // mr * mr))
+        sums = threads * (mr if one else run)
+        cacc = _buffer("cacc", sums * nc, np.float32).reshape(sums, nc)
         gemm = _bound(gemm_bf16, MR=mr, NV=nv, BT=bt)
         return lambda a, b, out: gemm(a, b.T if bt else b, out, a.view(np.int16), b.view(np.int16), ap, bp, ct,
                                       cacc, kc, nc, run, tm, tn)

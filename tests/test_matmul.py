@@ -350,8 +350,8 @@ def test_every_layout_on_the_vector_paths(target, dtype, layouts, m, k, n):
 @pytest.mark.parametrize("dtype", ["f32", "bf16"])
 def test_b_in_fortran_order_packed_by_several_threads(dtype):
     """A problem large enough for several threads (`parts` > 1), B in Fortran order, on the
-    vector path: each part of C packs its own B blocks from B's transpose; the same result
-    with one thread."""
+    vector path: each part of C packs its own B blocks (f32 panels from B's transpose); the
+    same result with one thread."""
     a, b = operands(dtype, 300, 1000, 500)
     b = view(b, "F")
     with ml.use_target(without_tiles()), ml.num_threads(max(2, ml.get_num_threads())):
